@@ -1,0 +1,142 @@
+"""Settings: one ``ATLASSIAN_CONNECT`` dict, read lazily.
+
+``connect_settings.LEEWAY`` looks the value up in ``settings.ATLASSIAN_CONNECT``
+and falls back to :data:`DEFAULTS`. Values are cached on first use and the
+cache is dropped whenever the setting changes (``override_settings`` in tests),
+so nothing is copied at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+SETTING_NAME = "ATLASSIAN_CONNECT"
+TENANT_MODEL_SETTING = "ATLASSIAN_CONNECT_TENANT_MODEL"
+DEFAULT_TENANT_MODEL = "django_atlassian_connect.Tenant"
+
+DEFAULTS: dict[str, Any] = {
+    # Identity of the app (required).
+    "APP_KEY": None,
+    "BASE_URL": None,
+    # Descriptor.
+    "APP_NAME": None,
+    "APP_DESCRIPTION": "",
+    "VENDOR": None,
+    "SCOPES": ["READ"],
+    "DESCRIPTOR": None,
+    "DESCRIPTOR_FILE": None,
+    # Other URLs under which the product may address us (install token ``aud``).
+    "EXTRA_BASE_URLS": [],
+    # Atlassian endpoints; tests point these at 127.0.0.1.
+    "INSTALL_KEYS_URL": "https://connect-install-keys.atlassian.com",
+    "INSTALL_KEYS_STAGING_URL": (
+        "https://cs-migrations--cdn.us-west-1.staging.public.atl-paas.net"
+    ),
+    "AUTHORIZATION_SERVER_URL": (
+        "https://oauth-2-authorization-server.services.atlassian.com"
+    ),
+    "AUTHORIZATION_SERVER_STAGING_URL": (
+        "https://oauth-2-authorization-server.stg.services.atlassian.com"
+    ),
+    # Host patterns an install's baseUrl must match.
+    "ALLOWED_PRODUCT_HOSTS": ["*.atlassian.net", "*.jira.com", "*.jira-dev.com"],
+    # Hosts whose installs use the staging key CDN and authorization server.
+    "STAGING_PRODUCT_HOSTS": ["*.jira-dev.com"],
+    # Token checks.
+    "LEEWAY": 30,
+    "SECRET_GRACE_PERIOD": 900,
+    "MAX_TOKEN_LENGTH": 16384,
+    "MAX_LIFECYCLE_BODY": 65536,
+    # Refuse tokens of tenants that the product disabled.
+    "REJECT_DISABLED_TENANTS": True,
+    # Include a one-line hint in 401 bodies and WWW-Authenticate (logs always have it).
+    "EXPOSE_HINTS": True,
+    # Encryption at rest: Fernet keys or passphrases; the first one encrypts.
+    # None derives one key from SECRET_KEY (and SECRET_KEY_FALLBACKS to decrypt).
+    "ENCRYPTION_KEYS": None,
+    # Install public keys.
+    "KEY_CACHE_ALIAS": "default",
+    "KEY_CACHE_TIMEOUT": 24 * 3600,
+    "KEY_FETCH_TIMEOUT": 5.0,
+    # Outbound HTTP.
+    "HTTP_TIMEOUT": 10.0,
+}
+
+REQUIRED = {
+    "APP_KEY": 'your app key, as in the descriptor: "APP_KEY": "com.example.myapp"',
+    "BASE_URL": 'the public URL of your app: "BASE_URL": "https://myapp.example.com"',
+}
+
+
+class ConnectSettings:
+    """Attribute access to ``settings.ATLASSIAN_CONNECT`` with defaults."""
+
+    def __init__(self, defaults: dict[str, Any] | None = None) -> None:
+        self.defaults = defaults if defaults is not None else DEFAULTS
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, SETTING_NAME, None) or {}
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured(
+                f"settings.{SETTING_NAME} must be a dict, not {type(value).__name__}."
+            )
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.defaults:
+            raise AttributeError(f"Invalid {SETTING_NAME} setting: {name!r}")
+        value = self.user_settings.get(name, self.defaults[name])
+        if name in REQUIRED and not value:
+            raise ImproperlyConfigured(
+                f"settings.{SETTING_NAME}[{name!r}] is required: set it to "
+                f"{REQUIRED[name]}."
+            )
+        if name == "BASE_URL":
+            value = value.rstrip("/")
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def get(self, name: str) -> Any:
+        """The value, or ``None`` for a missing required setting (no error)."""
+        try:
+            return getattr(self, name)
+        except ImproperlyConfigured:
+            return None
+
+    def reload(self) -> None:
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+
+
+connect_settings = ConnectSettings()
+
+
+def get_tenant_model_name() -> str:
+    """The ``app_label.ModelName`` of the tenant model in use."""
+    return getattr(settings, TENANT_MODEL_SETTING, DEFAULT_TENANT_MODEL)
+
+
+def install_tenant_model_default() -> None:
+    """Give ``settings`` the default tenant model when the project sets none.
+
+    Django's migration autodetector reads swappable settings with a bare
+    ``getattr(settings, ...)``, as it does for ``AUTH_USER_MODEL``.
+    """
+    if not hasattr(settings, TENANT_MODEL_SETTING):
+        setattr(settings, TENANT_MODEL_SETTING, DEFAULT_TENANT_MODEL)
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        connect_settings.reload()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,372 @@
+"""Verify the Connect JWT of an incoming Django request.
+
+The adapter between HTTP requests and :mod:`tokens`: it finds the token in
+the request, computes the request's qsh, loads the tenant and its secrets,
+and returns a :class:`ConnectAuth`. DRF authentication classes, the view
+decorator and the lifecycle views are thin layers over these functions.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.http import HttpRequest
+from django.utils.encoding import escape_uri_path
+
+from . import qsh as qsh_module
+from .conf import connect_settings
+from .exceptions import ConnectAuthError, SecretDecryptionError
+from .models import AbstractTenant, get_tenant_model
+from .tokens import (
+    ParsedToken,
+    SecretCandidate,
+    VerifiedSecret,
+    check_qsh,
+    check_times,
+    parse_token,
+    require_algorithm,
+    require_claims,
+    verify_hs256_with_secrets,
+)
+
+logger = logging.getLogger("django_atlassian_connect")
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+class ConnectUser:
+    """The user a verified Connect token speaks for.
+
+    ``account_id`` is the Atlassian accountId (``sub``), ``None`` for
+    anonymous access; ``tenant`` is the installation. Not a Django user: it
+    has no database row and no permissions of its own.
+    """
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+
+    def __init__(self, account_id: str | None, tenant: AbstractTenant) -> None:
+        self.account_id = account_id
+        self.tenant = tenant
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.account_id is None
+
+    @property
+    def username(self) -> str:
+        return self.account_id or ""
+
+    def get_username(self) -> str:
+        return self.username
+
+    def __str__(self) -> str:
+        return self.account_id or f"anonymous@{self.tenant.client_key}"
+
+    def __repr__(self) -> str:
+        return f"<ConnectUser {self.account_id!r} of {self.tenant.client_key!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, ConnectUser)
+            and other.account_id == self.account_id
+            and other.tenant.pk == self.tenant.pk
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.account_id, self.tenant.pk))
+
+
+@dataclass
+class ConnectAuth:
+    """A verified Connect token: ``request.auth`` (DRF) or ``request.connect``."""
+
+    tenant: AbstractTenant
+    claims: dict[str, Any]
+    context_token: bool
+    secret_fingerprint: str
+    signed_with_retired_secret: bool = False
+    user: ConnectUser = field(init=False)
+
+    def __post_init__(self) -> None:
+        sub = self.claims.get("sub")
+        self.user = ConnectUser(sub if isinstance(sub, str) and sub else None, self.tenant)
+
+    @property
+    def account_id(self) -> str | None:
+        return self.user.account_id
+
+    @property
+    def client_key(self) -> str:
+        return self.tenant.client_key
+
+    @property
+    def context(self) -> dict[str, Any]:
+        value = self.claims.get("context")
+        return value if isinstance(value, dict) else {}
+
+
+# -- finding the token --------------------------------------------------------
+
+
+def _header_token(request: HttpRequest) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "jwt":
+        return None
+    return value.strip()
+
+
+def form_params(request: HttpRequest) -> list[tuple[str, str]] | None:
+    """Decoded fields of a form-encoded body, or ``None`` for other bodies."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    if request.content_type != FORM_CONTENT_TYPE:
+        return None
+    # request.body (not request.POST) keeps the body readable for DRF parsers.
+    return parse_qsl(
+        request.body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace"
+    )
+
+
+def get_raw_token(request: HttpRequest) -> tuple[str, str] | None:
+    """``(token, source)`` from the header, ``jwt`` query parameter or form field.
+
+    ``None`` when the request carries no Connect token at all (another
+    authentication scheme may handle it). Different tokens in different places
+    are refused (``token_ambiguous``).
+    """
+    found: list[tuple[str, str]] = []
+    header = _header_token(request)
+    if header is not None:
+        found.append((header, "header"))
+    found.extend((value, "query") for value in request.GET.getlist("jwt"))
+    body = form_params(request)
+    if body:
+        found.extend((value, "form") for name, value in body if name == "jwt")
+    if not found:
+        return None
+    if len({token for token, _ in found}) > 1:
+        raise ConnectAuthError(
+            "token_ambiguous",
+            "The request carries different JWTs in "
+            + ", ".join(sorted({source for _, source in found}))
+            + "; send one token in one place.",
+        )
+    token, source = found[0]
+    if not token:
+        raise ConnectAuthError("token_missing", f"The JWT in the {source} is empty.")
+    return token, source
+
+
+# -- the request's qsh ----------------------------------------------------------
+
+
+def _candidate_paths(request: HttpRequest) -> Iterator[str]:
+    """The request path as Django decoded it, re-encoded, and as received raw."""
+    seen: set[str] = set()
+    decoded = request.path
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    for path in (
+        decoded,
+        escape_uri_path(decoded),
+        raw.split("?", 1)[0] if isinstance(raw, str) else None,
+    ):
+        if path is not None and path not in seen:
+            seen.add(path)
+            yield path
+
+
+class RequestQsh:
+    """Computes this request's canonical request(s) lazily and compares qsh."""
+
+    def __init__(self, request: HttpRequest, *, body_params: list[tuple[str, str]] | None = None) -> None:
+        self.request = request
+        self.body_params = body_params
+        self.base_url = connect_settings.BASE_URL
+        self.query = request.META.get("QUERY_STRING", "")
+        if isinstance(self.query, bytes):  # pragma: no cover - WSGI gives str
+            self.query = self.query.decode("latin-1")
+
+    def canonical_requests(self) -> Iterator[str]:
+        method = self.request.method or "GET"
+        for path in _candidate_paths(self.request):
+            url = f"{path}?{self.query}" if self.query else path
+            yield qsh_module.canonical_request(
+                method, url, self.base_url, body_params=self.body_params
+            )
+
+    @property
+    def canonical(self) -> str:
+        """The canonical request of the decoded path (for messages)."""
+        return next(self.canonical_requests())
+
+    def __call__(self, token_qsh: str) -> bool:
+        wanted = token_qsh.encode("utf-8", "replace")
+        return any(
+            hmac.compare_digest(qsh_module.hash_canonical_request(c).encode("ascii"), wanted)
+            for c in self.canonical_requests()
+        )
+
+
+# -- tenant and secrets ---------------------------------------------------------
+
+
+def unverified_issuer(parsed: ParsedToken) -> str:
+    require_claims(parsed, ("iss",))
+    iss = parsed.issuer
+    if not isinstance(iss, str) or not iss or len(iss) > 255:
+        raise ConnectAuthError(
+            "token_malformed", "The token's iss claim must be a clientKey string."
+        )
+    return iss
+
+
+def load_tenant(
+    client_key: str, *, allow_uninstalled: bool = False, allow_disabled: bool = False
+) -> AbstractTenant:
+    Tenant = get_tenant_model()
+    try:
+        tenant = Tenant._default_manager.get(client_key=client_key)
+    except Tenant.DoesNotExist:
+        raise ConnectAuthError(
+            "tenant_unknown",
+            f"No installation has the clientKey {client_key!r} (the token's iss).",
+            client_key=client_key,
+        ) from None
+    if not tenant.is_installed and not allow_uninstalled:
+        raise ConnectAuthError(
+            "tenant_uninstalled",
+            f"The installation {client_key!r} was uninstalled"
+            + (f" at {tenant.uninstalled_at:%Y-%m-%dT%H:%M:%SZ}" if tenant.uninstalled_at else "")
+            + ".",
+            client_key=client_key,
+        )
+    if (
+        not tenant.is_enabled
+        and not allow_disabled
+        and connect_settings.REJECT_DISABLED_TENANTS
+    ):
+        raise ConnectAuthError(
+            "tenant_disabled",
+            f"The app is disabled on the site of installation {client_key!r}.",
+            client_key=client_key,
+        )
+    return tenant
+
+
+def secret_candidates(tenant: AbstractTenant) -> list[SecretCandidate]:
+    """The tenant's secrets still held: the current one first, then newest retired."""
+    candidates = []
+    rows = tenant.shared_secrets.filter(purged_at__isnull=True).order_by(
+        "-retired_at", "-became_current_at"
+    )
+    try:
+        for row in rows:
+            if row.secret is None:
+                continue
+            candidates.append(
+                SecretCandidate(
+                    secret=row.secret,
+                    label=row.fingerprint,
+                    retired_at=row.retired_at.timestamp() if row.retired_at else None,
+                )
+            )
+    except SecretDecryptionError:
+        logger.error(
+            "cannot decrypt the shared secrets of tenant %s: check ENCRYPTION_KEYS",
+            tenant.client_key,
+        )
+        raise
+    # Postgres sorts NULL first in DESC order, SQLite last: make "current first" explicit.
+    candidates.sort(key=lambda c: (c.retired_at is not None, -(c.retired_at or 0)))
+    return candidates
+
+
+def verify_tenant_token(
+    parsed: ParsedToken,
+    tenant: AbstractTenant,
+    *,
+    now: float | None = None,
+) -> VerifiedSecret:
+    """Signature (current or in-grace secret) and times of an HS256 token."""
+    require_algorithm(parsed, "HS256")
+    verified = verify_hs256_with_secrets(
+        parsed,
+        secret_candidates(tenant),
+        now=now,
+        grace_period=connect_settings.SECRET_GRACE_PERIOD,
+    )
+    check_times(parsed, now=now, leeway=connect_settings.LEEWAY)
+    if verified.within_grace:
+        logger.info(
+            "accepted a token of %s signed with the retired secret %s (within the "
+            "grace period of %s s)",
+            tenant.client_key,
+            verified.candidate.label,
+            connect_settings.SECRET_GRACE_PERIOD,
+        )
+    return verified
+
+
+def verify_request(
+    request: HttpRequest,
+    *,
+    context: bool,
+    token: tuple[str, str] | None = None,
+    now: float | None = None,
+    allow_disabled: bool = False,
+) -> ConnectAuth:
+    """Verify the Connect JWT of ``request``; ``token_missing`` when there is none.
+
+    ``context=True`` accepts context tokens (``qsh: context-qsh``) and nothing
+    else; ``context=False`` requires the qsh of this very request.
+    """
+    if token is None:
+        token = get_raw_token(request)
+    if token is None:
+        raise ConnectAuthError("token_missing", "The request carries no Connect JWT.")
+    raw, source = token
+    parsed = parse_token(raw, max_length=connect_settings.MAX_TOKEN_LENGTH)
+    require_algorithm(parsed, "HS256")
+    tenant = load_tenant(unverified_issuer(parsed), allow_disabled=allow_disabled)
+    verified = verify_tenant_token(parsed, tenant, now=now)
+    body_params = form_params(request) if source == "form" else None
+    check_qsh(parsed, context=context, matches=RequestQsh(request, body_params=body_params))
+    return ConnectAuth(
+        tenant=tenant,
+        claims=parsed.claims,
+        context_token=context,
+        secret_fingerprint=verified.candidate.label,
+        signed_with_retired_secret=verified.retired,
+    )
+
+
+def log_refusal(request: HttpRequest, error: ConnectAuthError) -> None:
+    """One WARNING line per refusal; never a secret or a token."""
+    extra = ""
+    if error.code == "qsh_mismatch":
+        try:
+            extra = f" canonical_request={RequestQsh(request).canonical!r}"
+        except Exception:  # pragma: no cover - diagnostics must never fail
+            extra = ""
+    logger.warning(
+        "connect request refused: code=%s client_key=%s method=%s path=%s detail=%s%s",
+        error.code,
+        error.client_key or "-",
+        request.method,
+        request.path,
+        error.detail,
+        extra,
+        extra={"connect_code": error.code, "client_key": error.client_key},
+    )
+

@@ -1,0 +1,132 @@
+"""Atlassian's install public keys, by ``kid``.
+
+Signed installs (RS256) name their key in the ``kid`` header. The PEM lives at
+``<INSTALL_KEYS_URL>/<kid>`` (staging sites: ``INSTALL_KEYS_STAGING_URL``).
+Keys never change for a ``kid``, so they are cached (Django cache, then process
+memory). The ``kid`` is validated before it goes into a URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from fnmatch import fnmatch
+from urllib.parse import urlsplit
+
+import requests
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from django.core.cache import caches
+
+from . import __version__
+from .conf import connect_settings
+from .exceptions import ConnectAuthError
+
+logger = logging.getLogger("django_atlassian_connect")
+
+# UUID-like: letters, digits, "-", "_" and single dots; never "/", "%" or "..".
+_KID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*$")
+MAX_KID_LENGTH = 128
+MAX_KEY_BYTES = 16384
+
+_memory: dict[str, str] = {}
+
+
+def validate_kid(kid: object) -> str:
+    if not isinstance(kid, str) or not kid:
+        raise ConnectAuthError(
+            "key_invalid", "The install token has no kid header naming its key."
+        )
+    if len(kid) > MAX_KID_LENGTH or not _KID.match(kid):
+        raise ConnectAuthError(
+            "key_invalid",
+            f"The install token's kid {kid[:40]!r} is not a key id "
+            "(letters, digits, '-', '_', '.'; at most 128 characters).",
+        )
+    return kid
+
+
+def is_staging_host(base_url: str) -> bool:
+    host = (urlsplit(base_url).hostname or "").lower()
+    return any(fnmatch(host, pattern.lower()) for pattern in connect_settings.STAGING_PRODUCT_HOSTS)
+
+
+def key_url(kid: str, base_url: str) -> str:
+    root = (
+        connect_settings.INSTALL_KEYS_STAGING_URL
+        if is_staging_host(base_url)
+        else connect_settings.INSTALL_KEYS_URL
+    )
+    return f"{root.rstrip('/')}/{validate_kid(kid)}"
+
+
+def _check_pem(text: str, url: str) -> str:
+    try:
+        key = load_pem_public_key(text.encode("utf-8"))
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise ConnectAuthError(
+            "key_unavailable",
+            f"The install key server answered {url} with something that is not "
+            "a PEM public key.",
+        ) from exc
+    if not isinstance(key, RSAPublicKey):
+        raise ConnectAuthError(
+            "key_unavailable", f"The install key at {url} is not an RSA key."
+        )
+    return text
+
+
+def fetch_install_key(kid: str, base_url: str) -> str:
+    """The PEM public key for ``kid``, from cache or the key server.
+
+    ``key_invalid`` (401) when the server does not know the ``kid``;
+    ``key_unavailable`` (503) when it cannot be reached or answers garbage.
+    """
+    url = key_url(kid, base_url)
+    if url in _memory:
+        return _memory[url]
+    cache = caches[connect_settings.KEY_CACHE_ALIAS]
+    cache_key = f"atlassian_connect:install_key:{url}"
+    pem = cache.get(cache_key)
+    if pem is None:
+        pem = _download(url)
+        cache.set(cache_key, pem, connect_settings.KEY_CACHE_TIMEOUT)
+    _memory[url] = pem
+    return pem
+
+
+def _download(url: str) -> str:
+    try:
+        response = requests.get(
+            url,
+            timeout=connect_settings.KEY_FETCH_TIMEOUT,
+            allow_redirects=False,
+            headers={"User-Agent": f"django-atlassian-connect/{__version__}"},
+        )
+    except requests.RequestException as exc:
+        logger.warning("install key fetch failed: %s: %s", url, type(exc).__name__)
+        raise ConnectAuthError(
+            "key_unavailable",
+            f"Could not fetch the install key from {url} ({type(exc).__name__}).",
+        ) from exc
+    if response.status_code == 404:
+        raise ConnectAuthError(
+            "key_invalid",
+            f"The install key server has no key at {url}: the token was not "
+            "signed by Atlassian.",
+        )
+    if response.status_code != 200:
+        raise ConnectAuthError(
+            "key_unavailable",
+            f"The install key server answered {response.status_code} for {url}.",
+        )
+    if len(response.content) > MAX_KEY_BYTES:
+        raise ConnectAuthError(
+            "key_unavailable", f"The install key at {url} is implausibly large."
+        )
+    return _check_pem(response.text, url)
+
+
+def clear_memory_cache() -> None:
+    """Forget keys held in process memory (tests; the Django cache is separate)."""
+    _memory.clear()

@@ -1,0 +1,468 @@
+"""Lifecycle callbacks as transactional service functions.
+
+``installed`` / ``uninstalled`` are signed installs (RS256, Atlassian's key
+by ``kid``); ``enabled`` / ``disabled`` are HS256 with the tenant's secret.
+Each delivery is verified in the order of the protocol, then persisted in one
+transaction under a row lock, then recorded as a :class:`LifecycleEvent`.
+A refused delivery changes nothing but adds its refused event. Signals are
+sent after commit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone as dt_timezone
+from fnmatch import fnmatch
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.db import IntegrityError, transaction
+
+from . import keys, signals
+from .conf import connect_settings
+from .exceptions import ConnectAuthError
+from .inbound import load_tenant, unverified_issuer, verify_tenant_token
+from .models import AbstractTenant, LifecycleEvent, SharedSecret, get_tenant_model
+from .tokens import (
+    ParsedToken,
+    check_audience,
+    check_qsh,
+    check_times,
+    parse_token,
+    require_algorithm,
+    verify_rs256,
+)
+
+logger = logging.getLogger("django_atlassian_connect")
+
+EVENT_TYPES = ("installed", "uninstalled", "enabled", "disabled")
+
+# payload field -> tenant field
+PAYLOAD_FIELDS = {
+    "baseUrl": "base_url",
+    "displayUrl": "display_url",
+    "displayUrlServicedeskHelpCenter": "display_url_servicedesk_help_center",
+    "productType": "product_type",
+    "description": "description",
+    "serviceEntitlementNumber": "service_entitlement_number",
+    "entitlementId": "entitlement_id",
+    "entitlementNumber": "entitlement_number",
+    "oauthClientId": "oauth_client_id",
+    "installationId": "installation_id",
+    "serverVersion": "server_version",
+    "pluginsVersion": "plugins_version",
+}
+_MAX_FIELD = {"description": 4000, "sharedSecret": 512}
+_RECORDED_FIELDS = ("key", "clientKey", "eventType", *PAYLOAD_FIELDS)
+
+
+@dataclass(frozen=True)
+class LifecycleResult:
+    event_type: str
+    tenant: AbstractTenant
+    created: bool = False
+    secret_rotated: bool = False
+
+
+# -- payload ---------------------------------------------------------------------
+
+
+def parse_payload(body: bytes, event_type: str) -> dict[str, Any]:
+    """The JSON body as a dict with the required string fields, or ``payload_invalid``."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConnectAuthError(
+            "payload_invalid", f"The {event_type} body is not valid JSON."
+        ) from exc
+    if not isinstance(payload, dict):
+        raise ConnectAuthError(
+            "payload_invalid", f"The {event_type} body is not a JSON object."
+        )
+    required = ["key", "clientKey", "baseUrl"]
+    if event_type == "installed":
+        required.append("sharedSecret")
+    for name in required:
+        value = payload.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ConnectAuthError(
+                "payload_invalid",
+                f"The {event_type} body lacks the string field {name!r}.",
+                client_key=_str_or_none(payload.get("clientKey")),
+            )
+    for name in ("clientKey", *PAYLOAD_FIELDS, "sharedSecret"):
+        value = payload.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ConnectAuthError(
+                "payload_invalid",
+                f"The {event_type} body field {name!r} must be a string.",
+                client_key=_str_or_none(payload.get("clientKey")),
+            )
+        if len(value) > _MAX_FIELD.get(name, 255):
+            raise ConnectAuthError(
+                "payload_invalid",
+                f"The {event_type} body field {name!r} is longer than "
+                f"{_MAX_FIELD.get(name, 255)} characters.",
+                client_key=_str_or_none(payload.get("clientKey")),
+            )
+    declared = payload.get("eventType")
+    if declared is not None and declared != event_type:
+        raise ConnectAuthError(
+            "payload_invalid",
+            f"A body with eventType {str(declared)[:20]!r} was sent to the "
+            f"{event_type} callback.",
+            client_key=payload["clientKey"],
+        )
+    parts = urlsplit(payload["baseUrl"])
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConnectAuthError(
+            "payload_invalid",
+            f"The baseUrl {payload['baseUrl'][:100]!r} is not an http(s) URL.",
+            client_key=payload["clientKey"],
+        )
+    return payload
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value[:255] if isinstance(value, str) else None
+
+
+def check_app_key(payload: Mapping[str, Any]) -> None:
+    if payload["key"] != connect_settings.APP_KEY:
+        raise ConnectAuthError(
+            "app_key_mismatch",
+            f"The body's key {payload['key'][:100]!r} is not this app's key "
+            f"{connect_settings.APP_KEY!r}.",
+            client_key=payload["clientKey"],
+        )
+
+
+def is_allowed_product_host(base_url: str) -> bool:
+    host = (urlsplit(base_url).hostname or "").lower()
+    return bool(host) and any(
+        fnmatch(host, pattern.lower()) for pattern in connect_settings.ALLOWED_PRODUCT_HOSTS
+    )
+
+
+def check_product_host(payload: Mapping[str, Any]) -> None:
+    if not is_allowed_product_host(payload["baseUrl"]):
+        host = urlsplit(payload["baseUrl"]).hostname
+        raise ConnectAuthError(
+            "product_host_not_allowed",
+            f"The site host {host!r} matches none of ALLOWED_PRODUCT_HOSTS "
+            f"({', '.join(connect_settings.ALLOWED_PRODUCT_HOSTS)}).",
+            client_key=payload["clientKey"],
+        )
+
+
+def app_base_urls() -> list[str]:
+    return [connect_settings.BASE_URL, *connect_settings.EXTRA_BASE_URLS]
+
+
+# -- verification -----------------------------------------------------------------
+
+
+def verify_signed_install(
+    payload: Mapping[str, Any],
+    token: str | None,
+    qsh_matches: Callable[[str], bool],
+    *,
+    now: float | None = None,
+) -> ParsedToken:
+    """The checks of a signed install (RS256), in the protocol's order."""
+    client_key = payload["clientKey"]
+    if not token:
+        raise ConnectAuthError(
+            "token_missing",
+            "The lifecycle callback carries no JWT: signed installs are required "
+            "(apiMigrations 'signed-install' in the descriptor).",
+            client_key=client_key,
+        )
+    parsed = parse_token(token, max_length=connect_settings.MAX_TOKEN_LENGTH)
+    require_algorithm(parsed, "RS256")
+    kid = keys.validate_kid(parsed.header.get("kid"))
+    public_key = keys.fetch_install_key(kid, payload["baseUrl"])
+    verify_rs256(parsed, public_key)
+    check_times(parsed, now=now, leeway=connect_settings.LEEWAY)
+    check_audience(parsed, app_base_urls())
+    check_qsh(parsed, context=False, matches=qsh_matches)
+    if parsed.issuer != client_key:
+        raise ConnectAuthError(
+            "issuer_mismatch",
+            f"The install token's iss {str(parsed.issuer)[:100]!r} is not the "
+            f"body's clientKey {client_key!r}.",
+            client_key=client_key,
+        )
+    return parsed
+
+
+def verify_tenant_callback(
+    payload: Mapping[str, Any],
+    token: str | None,
+    qsh_matches: Callable[[str], bool],
+    *,
+    now: float | None = None,
+) -> AbstractTenant:
+    """``enabled`` / ``disabled``: HS256 with the tenant's secret, computed qsh."""
+    client_key = payload["clientKey"]
+    if not token:
+        raise ConnectAuthError(
+            "token_missing", "The lifecycle callback carries no JWT.", client_key=client_key
+        )
+    parsed = parse_token(token, max_length=connect_settings.MAX_TOKEN_LENGTH)
+    require_algorithm(parsed, "HS256")
+    tenant = load_tenant(unverified_issuer(parsed), allow_disabled=True)
+    verify_tenant_token(parsed, tenant, now=now)
+    check_qsh(parsed, context=False, matches=qsh_matches)
+    if parsed.issuer != client_key:
+        raise ConnectAuthError(
+            "issuer_mismatch",
+            f"The token's iss {str(parsed.issuer)[:100]!r} is not the body's "
+            f"clientKey {client_key!r}.",
+            client_key=client_key,
+        )
+    return tenant
+
+
+# -- persistence -----------------------------------------------------------------
+
+
+def _tenant_fields(payload: Mapping[str, Any]) -> dict[str, str]:
+    fields = {"app_key": payload["key"]}
+    for name, attr in PAYLOAD_FIELDS.items():
+        value = payload.get(name)
+        fields[attr] = value if isinstance(value, str) else ""
+    return fields
+
+
+def _lock_tenant(client_key: str, create_with: dict[str, Any] | None = None) -> tuple[AbstractTenant | None, bool]:
+    """Lock the tenant row; create it when ``create_with`` is given.
+
+    Two first installs racing for one clientKey: the loser's INSERT fails on
+    the unique constraint and it locks the winner's row instead.
+    """
+    Tenant = get_tenant_model()
+    manager = Tenant._default_manager
+    tenant = manager.select_for_update().filter(client_key=client_key).first()
+    if tenant is not None or create_with is None:
+        return tenant, False
+    try:
+        with transaction.atomic():
+            return manager.create(client_key=client_key, **create_with), True
+    except IntegrityError:
+        return manager.select_for_update().get(client_key=client_key), False
+
+
+def _store_secret(tenant: AbstractTenant, secret: str, when: datetime) -> tuple[SharedSecret, SharedSecret | None]:
+    """Make ``secret`` current; return ``(current, retired)``.
+
+    The same secret again (an upgrade without rotation) keeps its row.
+    """
+    current = (
+        SharedSecret.objects.select_for_update()
+        .filter(tenant=tenant, retired_at__isnull=True)
+        .first()
+    )
+    if current is not None and current.secret is not None and hmac.compare_digest(
+        current.secret.encode("utf-8"), secret.encode("utf-8")
+    ):
+        return current, None
+    if current is not None:
+        current.retired_at = when
+        current.save(update_fields=["retired_at"])
+    new = SharedSecret.for_secret(tenant, secret, became_current_at=when)
+    new.save()
+    return new, current
+
+
+def _record(
+    event_type: str,
+    payload: Mapping[str, Any] | None,
+    *,
+    tenant: AbstractTenant | None = None,
+    error: ConnectAuthError | None = None,
+    status_code: int = 204,
+    secret: SharedSecret | None = None,
+    rotated: bool = False,
+    detail: str = "",
+    client_key: str | None = None,
+) -> LifecycleEvent:
+    recorded = {}
+    if payload:
+        recorded = {
+            name: payload[name][:300]
+            for name in _RECORDED_FIELDS
+            if isinstance(payload.get(name), str)
+        }
+    key = client_key or (payload or {}).get("clientKey")
+    return LifecycleEvent.objects.create(
+        event_type=event_type,
+        client_key=key[:255] if isinstance(key, str) else "",
+        tenant=tenant,
+        accepted=error is None,
+        status_code=error.status_code if error else status_code,
+        error_code=error.code if error else "",
+        detail=(f"{error.detail}" if error else detail)[:2000],
+        base_url=recorded.get("baseUrl", "")[:255],
+        secret_fingerprint=secret.fingerprint if secret else "",
+        secret_rotated=rotated,
+        payload=recorded,
+    )
+
+
+def record_refusal(
+    event_type: str, payload: Mapping[str, Any] | None, error: ConnectAuthError
+) -> None:
+    """Record a refused delivery in its own transaction (best effort)."""
+    try:
+        with transaction.atomic():
+            tenant = None
+            key = error.client_key or (payload or {}).get("clientKey")
+            if isinstance(key, str):
+                tenant = get_tenant_model()._default_manager.filter(client_key=key).first()
+            _record(event_type, payload, tenant=tenant, error=error, client_key=error.client_key)
+    except Exception:  # the refusal itself must still be answered
+        logger.exception("could not record a refused %s delivery", event_type)
+
+
+def _now_datetime(now: float | None) -> datetime:
+    return datetime.fromtimestamp(time.time() if now is None else now, tz=dt_timezone.utc)
+
+
+def install(
+    payload: Mapping[str, Any], token: str | None, qsh_matches: Callable[[str], bool], *, now: float | None = None
+) -> LifecycleResult:
+    check_app_key(payload)
+    check_product_host(payload)
+    verify_signed_install(payload, token, qsh_matches, now=now)
+    when = _now_datetime(now)
+    fields = _tenant_fields(payload)
+    with transaction.atomic():
+        tenant, created = _lock_tenant(payload["clientKey"], {**fields, "installed_at": when})
+        assert tenant is not None
+        for attr, value in fields.items():
+            setattr(tenant, attr, value)
+        tenant.is_installed = True
+        tenant.installed_at = when
+        tenant.uninstalled_at = None
+        tenant.save()
+        secret, retired = _store_secret(tenant, payload["sharedSecret"], when)
+        rotated = retired is not None
+        _record(
+            "installed", payload, tenant=tenant, secret=secret, rotated=rotated,
+            detail="first install" if created else ("secret rotated" if rotated else "reinstall"),
+        )
+        transaction.on_commit(
+            lambda: signals.tenant_installed.send(
+                sender=type(tenant), tenant=tenant, created=created
+            )
+        )
+        if retired is not None:
+            previous = retired.fingerprint
+            transaction.on_commit(
+                lambda: signals.shared_secret_rotated.send(
+                    sender=type(tenant),
+                    tenant=tenant,
+                    previous_fingerprint=previous,
+                    fingerprint=secret.fingerprint,
+                )
+            )
+    logger.info(
+        "installed: %s %s (%s, secret %s%s)",
+        tenant.client_key, tenant.base_url,
+        "new tenant" if created else "reinstall", secret.fingerprint,
+        ", rotated" if rotated else "",
+    )
+    return LifecycleResult("installed", tenant, created=created, secret_rotated=rotated)
+
+
+def uninstall(
+    payload: Mapping[str, Any], token: str | None, qsh_matches: Callable[[str], bool], *, now: float | None = None
+) -> LifecycleResult | None:
+    """Soft delete: the row and its history stay; its tokens stop working.
+
+    ``None`` when no such tenant exists (nothing to do).
+    """
+    check_app_key(payload)
+    check_product_host(payload)
+    verify_signed_install(payload, token, qsh_matches, now=now)
+    when = _now_datetime(now)
+    with transaction.atomic():
+        tenant, _ = _lock_tenant(payload["clientKey"])
+        if tenant is None:
+            _record("uninstalled", payload, detail="no such tenant; nothing to do")
+            return None
+        tenant.is_installed = False
+        tenant.uninstalled_at = when
+        tenant.save(update_fields=["is_installed", "uninstalled_at", "updated_at"])
+        _record("uninstalled", payload, tenant=tenant, detail="uninstalled")
+        transaction.on_commit(
+            lambda: signals.tenant_uninstalled.send(sender=type(tenant), tenant=tenant)
+        )
+    logger.info("uninstalled: %s %s", tenant.client_key, tenant.base_url)
+    return LifecycleResult("uninstalled", tenant)
+
+
+def set_enabled(
+    event_type: str,
+    payload: Mapping[str, Any],
+    token: str | None,
+    qsh_matches: Callable[[str], bool],
+    *,
+    now: float | None = None,
+) -> LifecycleResult:
+    enabled = event_type == "enabled"
+    check_app_key(payload)
+    verify_tenant_callback(payload, token, qsh_matches, now=now)
+    when = _now_datetime(now)
+    with transaction.atomic():
+        tenant, _ = _lock_tenant(payload["clientKey"])
+        assert tenant is not None  # verified above
+        tenant.is_enabled = enabled
+        if enabled:
+            tenant.enabled_at = when
+        else:
+            tenant.disabled_at = when
+        tenant.save(update_fields=["is_enabled", "enabled_at", "disabled_at", "updated_at"])
+        _record(event_type, payload, tenant=tenant, detail=event_type)
+        signal = signals.tenant_enabled if enabled else signals.tenant_disabled
+        transaction.on_commit(lambda: signal.send(sender=type(tenant), tenant=tenant))
+    logger.info("%s: %s %s", event_type, tenant.client_key, tenant.base_url)
+    return LifecycleResult(event_type, tenant)
+
+
+def handle(
+    event_type: str,
+    body: bytes,
+    token: str | None,
+    qsh_matches: Callable[[str], bool],
+    *,
+    now: float | None = None,
+) -> LifecycleResult | None:
+    """Process one delivery; on refusal record it and raise the error."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown lifecycle event {event_type!r}")
+    payload: dict[str, Any] | None = None
+    try:
+        payload = parse_payload(body, event_type)
+        if event_type == "installed":
+            return install(payload, token, qsh_matches, now=now)
+        if event_type == "uninstalled":
+            return uninstall(payload, token, qsh_matches, now=now)
+        return set_enabled(event_type, payload, token, qsh_matches, now=now)
+    except ConnectAuthError as error:
+        if error.client_key is None and payload is not None:
+            error.client_key = payload.get("clientKey")
+        logger.warning(
+            "lifecycle %s refused: code=%s client_key=%s detail=%s",
+            event_type, error.code, error.client_key or "-", error.detail,
+        )
+        record_refusal(event_type, payload, error)
+        raise

@@ -1,0 +1,30 @@
+"""DRF permissions on the Connect identity (``request.user`` / ``request.auth``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from .inbound import ConnectAuth, ConnectUser
+
+__all__ = ["IsConnectTenant", "IsConnectUser"]
+
+
+class IsConnectTenant(BasePermission):
+    """A verified Connect token of an installed tenant (anonymous users allowed)."""
+
+    message = "A verified Atlassian Connect token is required."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.auth, ConnectAuth) and isinstance(request.user, ConnectUser)
+
+
+class IsConnectUser(IsConnectTenant):
+    """As :class:`IsConnectTenant`, and the token names a user (``sub``)."""
+
+    message = "This endpoint needs a Connect token of a logged-in Atlassian user."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return super().has_permission(request, view) and request.user.account_id is not None

@@ -1,0 +1,13 @@
+"""Test helpers: an install-key server and token minting as the product does it.
+
+Use them in your own tests to exercise Connect views with real tokens::
+
+    from django_atlassian_connect.testing import InstallKeyServer, request_token
+
+They never talk to Atlassian: the key server listens on 127.0.0.1.
+"""
+
+from .keyserver import InstallKeyPair, InstallKeyServer
+from .mint import context_token, install_token, request_token
+
+__all__ = ["InstallKeyPair", "InstallKeyServer", "context_token", "install_token", "request_token"]

@@ -1,0 +1,61 @@
+"""The example app's pages and API."""
+
+import json
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from django_atlassian_connect.authentication import ConnectContextJWTAuthentication
+from django_atlassian_connect.decorators import connect_jwt_required
+from django_atlassian_connect.signals import webhook_received
+
+from .models import IssueEvent
+
+
+@require_GET
+@connect_jwt_required
+def hello(request: HttpRequest) -> HttpResponse:
+    """A general page, shown in the product's iframe (``?jwt=`` with the page's qsh)."""
+    auth = request.connect
+    return render(
+        request,
+        "connect_demo/hello.html",
+        {"tenant": auth.tenant, "account_id": auth.account_id, "context": auth.context},
+    )
+
+
+class MeView(APIView):
+    """Called by our own front end with a context token (``AP.context.getToken()``)."""
+
+    authentication_classes = [ConnectContextJWTAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request):
+        return Response({"clientKey": request.auth.client_key, "accountId": request.user.account_id})
+
+
+@require_POST
+@connect_jwt_required
+def issue_created(request: HttpRequest) -> JsonResponse:
+    """The ``jira:issue_created`` webhook declared in the descriptor."""
+    try:
+        payload = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"detail": "The webhook body is not JSON.", "code": "payload_invalid"}, status=400)
+    if not isinstance(payload, dict):
+        payload = {}
+    issue = payload.get("issue") if isinstance(payload.get("issue"), dict) else {}
+    tenant = request.connect.tenant
+    IssueEvent.objects.create(
+        tenant=tenant,
+        event=str(payload.get("webhookEvent", "jira:issue_created"))[:100],
+        issue_key=str(issue.get("key", ""))[:100],
+    )
+    webhook_received.send(
+        sender=type(tenant), tenant=tenant, event="jira:issue_created", payload=payload, request=request
+    )
+    return JsonResponse({"received": True}, status=200)

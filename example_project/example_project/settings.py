@@ -1,0 +1,144 @@
+"""Settings of the example Connect app, read from the environment.
+
+Every variable has a working default for local use:
+
+CONNECT_BASE_URL                  our public base URL (http://127.0.0.1:8000)
+CONNECT_APP_KEY                   the app key (com.example.django-connect-demo)
+CONNECT_INSTALL_KEYS_URL          Atlassian's install-key CDN
+CONNECT_AUTHORIZATION_SERVER_URL  Atlassian's OAuth 2.0 authorization server
+CONNECT_ALLOWED_PRODUCT_HOSTS     comma-separated site host patterns
+DATABASE_URL                      dj-database-url form; default a SQLite file
+CELERY_BROKER_URL                 default none: tasks run eagerly
+DJANGO_DEBUG                      0 / 1
+DJANGO_SECRET_KEY                 a development key by default
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import django
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+SECRET_KEY = os.environ.get(
+    "DJANGO_SECRET_KEY", "example-project-development-key-change-me-in-production"
+)
+
+CONNECT_BASE_URL = os.environ.get("CONNECT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+_base = urlsplit(CONNECT_BASE_URL)
+
+ALLOWED_HOSTS = sorted({_base.hostname or "127.0.0.1", "127.0.0.1", "localhost", *env_list("DJANGO_ALLOWED_HOSTS", "")})
+CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
+# Behind a TLS-terminating tunnel or proxy the request arrives as http.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_atlassian_connect",
+    "connect_demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Wait for a concurrent writer instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    if django.VERSION >= (5, 1):
+        DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}
+
+ATLASSIAN_CONNECT = {
+    "APP_KEY": os.environ.get("CONNECT_APP_KEY", "com.example.django-connect-demo"),
+    "BASE_URL": CONNECT_BASE_URL,
+    "APP_NAME": "Django Connect demo",
+    "APP_DESCRIPTION": "The example app of django-atlassian-connect.",
+    "VENDOR": {"name": "django-atlassian-connect", "url": "https://github.com/"},
+    "SCOPES": ["READ", "ACT_AS_USER"],
+    "INSTALL_KEYS_URL": os.environ.get(
+        "CONNECT_INSTALL_KEYS_URL", "https://connect-install-keys.atlassian.com"
+    ),
+    "AUTHORIZATION_SERVER_URL": os.environ.get(
+        "CONNECT_AUTHORIZATION_SERVER_URL",
+        "https://oauth-2-authorization-server.services.atlassian.com",
+    ),
+    "ALLOWED_PRODUCT_HOSTS": env_list(
+        "CONNECT_ALLOWED_PRODUCT_HOSTS", "*.atlassian.net,*.jira.com,*.jira-dev.com"
+    ),
+    "DESCRIPTOR": {
+        "modules": {
+            "generalPages": [
+                {"key": "hello", "name": {"value": "Hello from Django"}, "url": "/hello"}
+            ],
+            "webhooks": [{"event": "jira:issue_created", "url": "/webhooks/issue-created"}],
+        }
+    },
+}
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "django_atlassian_connect": {"handlers": ["console"], "level": "INFO"},
+        "connect_demo": {"handlers": ["console"], "level": "INFO"},
+    },
+}

@@ -1,0 +1,160 @@
+"""Shared fixtures: a local install-key server, installed tenants, token minting."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from django_atlassian_connect import keys
+from django_atlassian_connect.testing import (
+    InstallKeyPair,
+    InstallKeyServer,
+    context_token,
+    install_token,
+    request_token,
+)
+
+APP_BASE_URL = "https://app.example.com"
+APP_KEY = "com.example.tests"
+
+
+@pytest.fixture(scope="session")
+def install_key() -> InstallKeyPair:
+    return InstallKeyPair()
+
+
+@pytest.fixture(scope="session")
+def key_server(install_key: InstallKeyPair) -> Iterator[InstallKeyServer]:
+    with InstallKeyServer(install_key) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _connect_settings(settings: Any, key_server: InstallKeyServer) -> Iterator[None]:
+    """Point INSTALL_KEYS_URL at the local key server; forget cached keys."""
+    conf = dict(settings.ATLASSIAN_CONNECT)
+    conf["INSTALL_KEYS_URL"] = key_server.url
+    settings.ATLASSIAN_CONNECT = conf
+    key_server.fail_with = None
+    key_server.garbage = False
+    keys.clear_memory_cache()
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    keys.clear_memory_cache()
+
+
+@dataclass
+class Site:
+    """A simulated Atlassian site installing the app through the test client."""
+
+    client: Client
+    key: InstallKeyPair
+    client_key: str
+    base_url: str
+    secret: str
+    oauth_client_id: str = "oauth-client-1"
+
+    def payload(self, event: str = "installed", **overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "key": APP_KEY,
+            "clientKey": self.client_key,
+            "sharedSecret": self.secret,
+            "baseUrl": self.base_url,
+            "displayUrl": self.base_url,
+            "productType": "jira",
+            "description": "Atlassian JIRA at " + self.base_url,
+            "serviceEntitlementNumber": "SEN-1",
+            "oauthClientId": self.oauth_client_id,
+            "eventType": event,
+        }
+        if event != "installed":
+            body.pop("sharedSecret")
+        body.update(overrides)
+        return {k: v for k, v in body.items() if v is not None}
+
+    def signed(self, event: str = "installed", **claims: Any) -> str:
+        return install_token(
+            self.key, client_key=self.client_key, app_base_url=APP_BASE_URL, path=f"/{event}", **claims
+        )
+
+    def post(self, event: str, body: Any, token: str | None) -> Any:
+        headers = {"HTTP_AUTHORIZATION": f"JWT {token}"} if token else {}
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        return self.client.post(f"/{event}", data=data, content_type="application/json", **headers)
+
+    def install(self, secret: str | None = None, **overrides: Any) -> Any:
+        if secret is not None:
+            self.secret = secret
+        return self.post("installed", self.payload("installed", **overrides), self.signed("installed"))
+
+    def uninstall(self) -> Any:
+        return self.post("uninstalled", self.payload("uninstalled"), self.signed("uninstalled"))
+
+    def hs_callback(self, event: str, **claims: Any) -> Any:
+        token = request_token(
+            client_key=self.client_key, secret=self.secret, method="POST", url=f"/{event}",
+            app_base_url=APP_BASE_URL, **claims,
+        )
+        return self.post(event, self.payload(event), token)
+
+    def page_token(self, url: str, method: str = "GET", **kwargs: Any) -> str:
+        kwargs.setdefault("secret", self.secret)
+        return request_token(
+            client_key=self.client_key, method=method, url=url, app_base_url=APP_BASE_URL,
+            account_id=kwargs.pop("account_id", "5b10ac8d82e05b22cc7d4ef5"), **kwargs,
+        )
+
+    def context_token(self, **kwargs: Any) -> str:
+        kwargs.setdefault("secret", self.secret)
+        return context_token(
+            client_key=self.client_key, account_id=kwargs.pop("account_id", "5b10ac8d82e05b22cc7d4ef5"), **kwargs
+        )
+
+
+@pytest.fixture
+def site(client: Client, install_key: InstallKeyPair, db: None) -> Site:
+    suffix = uuid.uuid4().hex[:8]
+    return Site(
+        client=client,
+        key=install_key,
+        client_key=f"jira:{uuid.uuid4()}",
+        base_url=f"https://site-{suffix}.atlassian.net",
+        secret=f"ATCOsecret-{uuid.uuid4().hex}{uuid.uuid4().hex}",
+    )
+
+
+@pytest.fixture
+def installed_site(site: Site) -> Site:
+    response = site.install()
+    assert response.status_code == 204, response.content
+    return site
+
+
+def db_snapshot() -> dict[str, Any]:
+    """Every row the app owns, to prove a refused request changed nothing."""
+    from django_atlassian_connect.models import SharedSecret, Tenant
+
+    return {
+        "tenants": sorted(
+            (t.client_key, t.base_url, t.is_installed, t.is_enabled, t.oauth_client_id, str(t.updated_at))
+            for t in Tenant.objects.all()
+        ),
+        "secrets": sorted(
+            (s.tenant_id, s.fingerprint, str(s.retired_at)) for s in SharedSecret.objects.all()
+        ),
+    }
+
+
+@pytest.fixture
+def now() -> float:
+    return time.time()
