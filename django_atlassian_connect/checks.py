@@ -41,7 +41,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     else:
-        parts = urlsplit(str(base_url))
+        try:
+            parts = urlsplit(str(base_url))
+        except ValueError:  # e.g. "https://[bad"
+            parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
             messages.append(
                 Error(

@@ -87,7 +87,7 @@ def reencrypt(ciphertext: str) -> str:
     """Re-encrypt under the first key (decrypting with any configured key)."""
     try:
         return fernet().rotate(ciphertext.encode("ascii")).decode("ascii")
-    except InvalidToken as exc:
+    except (InvalidToken, UnicodeError) as exc:
         raise SecretDecryptionError(
             "A stored secret could not be decrypted with any configured key; "
             "add the old key to the list before re-encrypting."

@@ -44,7 +44,7 @@ def load_descriptor_template() -> dict[str, Any]:
     if path:
         try:
             text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise ImproperlyConfigured(
                 f'ATLASSIAN_CONNECT["DESCRIPTOR_FILE"] {str(path)!r} cannot be read: {exc}.'
             ) from exc

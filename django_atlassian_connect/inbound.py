@@ -13,7 +13,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from django.http import HttpRequest
 from django.utils.encoding import escape_uri_path
@@ -36,7 +35,7 @@ from .tokens import (
 
 logger = logging.getLogger("django_atlassian_connect")
 
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class ConnectUser:
@@ -127,15 +126,13 @@ def _header_token(request: HttpRequest) -> str | None:
 
 
 def form_params(request: HttpRequest) -> list[tuple[str, str]] | None:
-    """Decoded fields of a form-encoded body, or ``None`` for other bodies."""
+    """Decoded fields of a form body (urlencoded or multipart), else ``None``."""
     if request.method not in ("POST", "PUT", "PATCH"):
         return None
-    if request.content_type != FORM_CONTENT_TYPE:
+    if request.content_type not in FORM_CONTENT_TYPES:
         return None
-    # request.body (not request.POST) keeps the body readable for DRF parsers.
-    return parse_qsl(
-        request.body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace"
-    )
+    # DRF reuses Django's parsed form, so reading it here keeps it available.
+    return [(name, value) for name, values in request.POST.lists() for value in values]
 
 
 def get_raw_token(request: HttpRequest) -> tuple[str, str] | None:

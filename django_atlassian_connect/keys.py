@@ -37,7 +37,8 @@ def validate_kid(kid: object) -> str:
         raise ConnectAuthError(
             "key_invalid", "The install token has no kid header naming its key."
         )
-    if len(kid) > MAX_KID_LENGTH or not _KID.match(kid):
+    # fullmatch: "$" alone would let a trailing newline through.
+    if len(kid) > MAX_KID_LENGTH or not _KID.fullmatch(kid):
         raise ConnectAuthError(
             "key_invalid",
             f"The install token's kid {kid[:40]!r} is not a key id "

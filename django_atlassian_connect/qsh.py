@@ -55,9 +55,16 @@ def split_url(url: str) -> tuple[str, str]:
 
     Scheme, host, port and fragment are dropped.
     """
-    if _ABSOLUTE_URL.match(url):
-        parts = urlsplit(url)
-        return parts.path, parts.query
+    absolute = _ABSOLUTE_URL.match(url)
+    if absolute:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            # urlsplit() refuses some hosts ("http://[x"); the path and query
+            # still follow the authority, which ends at the first "/", "?" or "#".
+            url = re.sub(r"^[^/?#]*", "", url[absolute.end() :], count=1)
+        else:
+            return parts.path, parts.query
     # A bare path: split by hand, because urlsplit() would read a leading
     # "//" as a host name.
     path_and_query = url.split("#", 1)[0]

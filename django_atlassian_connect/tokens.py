@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ConnectAuthError(
             "token_malformed", f"The token {what} is not valid JSON."
         ) from exc
@@ -145,13 +146,20 @@ def _safe_str(value: Any) -> str | None:
 
 def _number(parsed: ParsedToken, name: str) -> float:
     value = parsed.claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    number = None
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range
+            number = None
+    # NaN and +-Infinity (which json.loads accepts) would defeat the comparisons.
+    if number is None or not math.isfinite(number):
         raise ConnectAuthError(
             "token_malformed",
             f"The {name} claim must be a number of seconds, not {value!r:.40}.",
             client_key=_safe_str(parsed.issuer),
         )
-    return float(value)
+    return number
 
 
 def check_times(parsed: ParsedToken, *, now: float | None = None, leeway: float = 30) -> None:

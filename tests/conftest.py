@@ -122,15 +122,23 @@ class Site:
 
 
 @pytest.fixture
-def site(client: Client, install_key: InstallKeyPair, db: None) -> Site:
-    suffix = uuid.uuid4().hex[:8]
-    return Site(
-        client=client,
-        key=install_key,
-        client_key=f"jira:{uuid.uuid4()}",
-        base_url=f"https://site-{suffix}.atlassian.net",
-        secret=f"ATCOsecret-{uuid.uuid4().hex}{uuid.uuid4().hex}",
-    )
+def site_factory(client: Client, install_key: InstallKeyPair, db: None) -> Any:
+    def make() -> Site:
+        suffix = uuid.uuid4().hex[:8]
+        return Site(
+            client=client,
+            key=install_key,
+            client_key=f"jira:{uuid.uuid4()}",
+            base_url=f"https://site-{suffix}.atlassian.net",
+            secret=f"ATCOsecret-{uuid.uuid4().hex}{uuid.uuid4().hex}",
+        )
+
+    return make
+
+
+@pytest.fixture
+def site(site_factory: Any) -> Site:
+    return site_factory()
 
 
 @pytest.fixture

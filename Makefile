@@ -1,0 +1,53 @@
+# The two commands: `make test` and `make demo`. Each sets up .venv itself.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv test test-fast demo serve lint format typecheck docs migrations-check bench clean
+
+help:
+	@echo "make test     set up .venv and run the whole test suite"
+	@echo "make demo     set up .venv and run the example app end to end against a simulated site"
+	@echo "make serve    run the example project on http://127.0.0.1:8000"
+	@echo "make lint     ruff + mypy"
+	@echo "make docs     build the Sphinx docs (warnings are errors)"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,celery]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest --cov --cov-report=term
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -x -m "not e2e"
+
+demo: $(STAMP)
+	$(PY) example_project/demo.py
+
+serve: $(STAMP)
+	$(PY) example_project/manage.py migrate --noinput
+	$(PY) example_project/manage.py runserver 127.0.0.1:8000
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy django_atlassian_connect
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+migrations-check: $(STAMP)
+	DJANGO_SETTINGS_MODULE=tests.settings PYTHONPATH=. $(VENV)/bin/django-admin makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache docs/_build .coverage htmlcov

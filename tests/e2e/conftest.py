@@ -1,0 +1,107 @@
+"""Run the example project as a real server on 127.0.0.1 (migrate + runserver)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from django_atlassian_connect.testing import InstallKeyPair, InstallKeyServer
+
+ROOT = Path(__file__).resolve().parents[2]
+MANAGE = ROOT / "example_project" / "manage.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ExampleApp:
+    base_url: str
+    env: dict[str, str]
+    process: subprocess.Popen
+    log_path: Path
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(MANAGE), *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_example_app(tmp_path: Path, key_server_url: str, extra_env: dict[str, str] | None = None) -> ExampleApp:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CONNECT_BASE_URL": base_url,
+        "CONNECT_INSTALL_KEYS_URL": key_server_url,
+        "CONNECT_AUTHORIZATION_SERVER_URL": "http://127.0.0.1:9/oauth",
+        "CONNECT_ALLOWED_PRODUCT_HOSTS": "*.atlassian.net,127.0.0.1",
+        "DJANGO_DEBUG": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'example.sqlite3'}")
+    if extra_env:
+        env.update(extra_env)
+    migrate = subprocess.run(
+        [sys.executable, str(MANAGE), "migrate", "--noinput"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    log_path = tmp_path / "runserver.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{port}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError("runserver exited:\n" + log_path.read_text())
+        try:
+            requests.get(f"{base_url}/atlassian-connect.json", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise AssertionError("runserver did not start:\n" + log_path.read_text())
+    return ExampleApp(base_url=base_url, env=env, process=process, log_path=log_path)
+
+
+@pytest.fixture(scope="module")
+def e2e_install_key() -> InstallKeyPair:
+    return InstallKeyPair()
+
+
+@pytest.fixture(scope="module")
+def e2e_key_server(e2e_install_key: InstallKeyPair) -> Iterator[InstallKeyServer]:
+    with InstallKeyServer(e2e_install_key) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def example_app(tmp_path_factory: pytest.TempPathFactory, e2e_key_server: InstallKeyServer) -> Iterator[ExampleApp]:
+    app = start_example_app(tmp_path_factory.mktemp("example"), e2e_key_server.url)
+    try:
+        yield app
+    finally:
+        app.process.terminate()
+        try:
+            app.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            app.process.kill()

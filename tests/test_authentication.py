@@ -1,0 +1,295 @@
+"""Inbound request tokens: the decorator and the DRF classes."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import jwt
+import pytest
+
+from django_atlassian_connect.inbound import ConnectAuth, ConnectUser
+from django_atlassian_connect.models import SharedSecret, Tenant
+
+pytestmark = pytest.mark.django_db
+
+ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
+
+
+def refused(response, code):
+    assert response.status_code == 401, response.content
+    body = response.json()
+    assert body["code"] == code, body
+    assert response["WWW-Authenticate"].startswith('JWT realm="com.example.tests"')
+    assert f'error="{code}"' in response["WWW-Authenticate"]
+    return body
+
+
+# -- where the token comes from ---------------------------------------------------
+
+
+def test_page_with_token_in_query(installed_site):
+    response = installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")})
+    assert response.status_code == 200
+    assert response.json() == {"clientKey": installed_site.client_key, "accountId": ACCOUNT, "retired": False}
+
+
+def test_page_with_token_in_header(installed_site):
+    token = installed_site.page_token("/page?a=1")
+    response = installed_site.client.get("/page?a=1", HTTP_AUTHORIZATION=f"JWT {token}")
+    assert response.status_code == 200
+
+
+def test_token_in_form_body_with_ace_body_params(installed_site):
+    # The form fields stand in for the query in the qsh (atlassian-connect-express mode).
+    from django_atlassian_connect.testing import request_token
+
+    now = int(time.time())
+    from django_atlassian_connect.qsh import query_string_hash
+
+    claims = {
+        "iss": installed_site.client_key, "iat": now, "exp": now + 60,
+        "qsh": query_string_hash("POST", "/hook", body_params=[("b", "2"), ("a", "1")]),
+    }
+    token = jwt.encode(claims, installed_site.secret, algorithm="HS256")
+    response = installed_site.client.post("/hook", {"a": "1", "b": "2", "jwt": token})
+    assert response.status_code == 200, response.content
+    # A plain computed-qsh token over the bare path works as well.
+    token = request_token(
+        client_key=installed_site.client_key, secret=installed_site.secret, method="POST",
+        url="/hook", app_base_url="https://app.example.com",
+    )
+    response = installed_site.client.post("/hook?x=1", {"z": "1"}, HTTP_AUTHORIZATION=f"JWT {token}")
+    refused(response, "qsh_mismatch")
+
+
+def test_same_token_in_two_places_is_fine(installed_site):
+    token = installed_site.page_token("/page")
+    response = installed_site.client.get("/page", {"jwt": token}, HTTP_AUTHORIZATION=f"JWT {token}")
+    assert response.status_code == 200
+
+
+def test_different_tokens_are_ambiguous(installed_site):
+    a = installed_site.page_token("/page")
+    b = installed_site.page_token("/page", account_id="someone-else")
+    refused(installed_site.client.get("/page", {"jwt": a}, HTTP_AUTHORIZATION=f"JWT {b}"), "token_ambiguous")
+    refused(installed_site.client.get(f"/page?jwt={a}&jwt={b}"), "token_ambiguous")
+
+
+def test_missing_token_on_plain_view(installed_site):
+    refused(installed_site.client.get("/page"), "token_missing")
+    refused(installed_site.client.get("/page", HTTP_AUTHORIZATION="JWT "), "token_missing")
+
+
+# -- what is verified -------------------------------------------------------------
+
+
+def test_context_token_on_page_is_refused(installed_site):
+    token = installed_site.context_token()
+    refused(installed_site.client.get("/page", {"jwt": token}), "context_qsh_not_allowed")
+    refused(installed_site.client.post("/hook", HTTP_AUTHORIZATION=f"JWT {token}"), "context_qsh_not_allowed")
+    refused(
+        installed_site.client.get("/drf/page", HTTP_AUTHORIZATION=f"JWT {token}"), "context_qsh_not_allowed"
+    )
+
+
+def test_page_token_on_context_endpoint_is_refused(installed_site):
+    token = installed_site.page_token("/context")
+    refused(installed_site.client.get("/context", HTTP_AUTHORIZATION=f"JWT {token}"), "context_qsh_required")
+    refused(installed_site.client.get("/drf/context", HTTP_AUTHORIZATION=f"JWT {token}"), "context_qsh_required")
+
+
+def test_context_token_on_context_endpoints(installed_site):
+    token = installed_site.context_token()
+    assert installed_site.client.get("/context", HTTP_AUTHORIZATION=f"JWT {token}").status_code == 200
+    response = installed_site.client.get("/drf/context", HTTP_AUTHORIZATION=f"JWT {token}")
+    assert response.status_code == 200
+    assert response.json()["accountId"] == ACCOUNT
+
+
+def test_anonymous_context_token_fails_is_connect_user(installed_site):
+    token = installed_site.context_token(account_id=None)
+    response = installed_site.client.get("/drf/context", HTTP_AUTHORIZATION=f"JWT {token}")
+    assert response.status_code == 403
+
+
+def test_token_for_another_url_is_refused(installed_site):
+    token = installed_site.page_token("/page?project=A")
+    refused(installed_site.client.get(f"/page?project=B&jwt={token}"), "qsh_mismatch")
+    refused(installed_site.client.get("/page/other", {"jwt": token}), "qsh_mismatch")
+
+
+def test_query_with_spaces_plus_and_unicode(installed_site):
+    url = "/page?q=a%20b&plus=1%2B1&star=*&tilde=~&name=%E5%AE%AE&q=A"
+    token = installed_site.page_token(url)
+    assert installed_site.client.get(url + "&jwt=" + token).status_code == 200
+
+
+def test_raw_and_decoded_paths_are_both_accepted(installed_site):
+    # Atlassian hashes the raw path; some signers decode it first.
+    for signed_path in ("/page/a%20b", "/page/a b"):
+        token = installed_site.page_token(signed_path)
+        response = installed_site.client.get("/page/a%20b", {"jwt": token})
+        assert response.status_code == 200, (signed_path, response.content)
+
+
+def test_raw_uri_from_the_server_is_used(installed_site):
+    # gunicorn passes RAW_URI; a signer that kept %7E encoded hashes that form.
+    token = installed_site.page_token("/page/%7Euser")
+    response = installed_site.client.get("/page/~user", {"jwt": token}, RAW_URI="/page/%7Euser?jwt=x")
+    assert response.status_code == 200
+
+
+def test_expired_token(installed_site):
+    token = installed_site.page_token("/page", now=time.time() - 3600)
+    body = refused(installed_site.client.get("/page", {"jwt": token}), "token_expired")
+    assert "expired" in body["detail"]
+
+
+def test_leeway_setting(installed_site, settings):
+    token = installed_site.page_token("/page", now=time.time() - 180 - 20)  # expired 20 s ago
+    assert installed_site.client.get("/page", {"jwt": token}).status_code == 200  # default leeway 30 s
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "LEEWAY": 5}
+    refused(installed_site.client.get("/page", {"jwt": token}), "token_expired")
+
+
+def test_wrong_secret(installed_site):
+    token = installed_site.page_token("/page", secret="x" * 40)
+    refused(installed_site.client.get("/page", {"jwt": token}), "signature_invalid")
+
+
+def test_unknown_tenant(installed_site):
+    from django_atlassian_connect.testing import request_token
+
+    token = request_token(client_key="jira:nobody", secret="s" * 40, method="GET", url="/page")
+    refused(installed_site.client.get("/page", {"jwt": token}), "tenant_unknown")
+
+
+@pytest.mark.parametrize(
+    "token,code",
+    [
+        ("abc", "token_malformed"),
+        ("a.b.c", "token_malformed"),
+        ("eyJhbGciOiJIUzI1NiJ9.W10.sig", "token_malformed"),  # claims are a list
+        ("eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.", "alg_not_allowed"),
+    ],
+)
+def test_malformed_tokens(installed_site, token, code):
+    refused(installed_site.client.get("/page", {"jwt": token}), code)
+
+
+def test_alg_none_with_a_valid_tenant(installed_site):
+    now = int(time.time())
+    token = jwt.encode({"iss": installed_site.client_key, "iat": now, "exp": now + 60, "qsh": "x"}, None, algorithm="none")
+    refused(installed_site.client.get("/page", {"jwt": token}), "alg_not_allowed")
+
+
+def test_missing_claims(installed_site):
+    now = int(time.time())
+    token = jwt.encode({"iss": installed_site.client_key, "iat": now, "qsh": "x"}, installed_site.secret, algorithm="HS256")
+    refused(installed_site.client.get("/page", {"jwt": token}), "claim_missing")
+    token = jwt.encode({"iss": installed_site.client_key, "iat": now, "exp": now + 60}, installed_site.secret, algorithm="HS256")
+    refused(installed_site.client.get("/page", {"jwt": token}), "qsh_missing")
+
+
+# -- secret history -----------------------------------------------------------------
+
+
+def test_token_from_retired_secret_within_grace_is_accepted(installed_site, caplog):
+    old_token = installed_site.page_token("/page")
+    assert installed_site.install(secret="rotated-" + "r" * 40).status_code == 204
+    with caplog.at_level(logging.INFO, logger="django_atlassian_connect"):
+        response = installed_site.client.get("/page", {"jwt": old_token})
+    assert response.status_code == 200
+    assert response.json()["retired"] is True
+    assert "retired secret" in caplog.text
+
+
+def test_token_from_secret_retired_beyond_grace(installed_site):
+    old_token = installed_site.page_token("/page")
+    assert installed_site.install(secret="rotated-" + "r" * 40).status_code == 204
+    retired = SharedSecret.objects.get(retired_at__isnull=False)
+    retired.retired_at = retired.retired_at.replace(year=retired.retired_at.year - 1)
+    retired.save()
+    body = refused(installed_site.client.get("/page", {"jwt": old_token}), "secret_retired")
+    assert retired.fingerprint in body["detail"] and "retired at" in body["detail"]
+    # The new secret works.
+    assert installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}).status_code == 200
+
+
+# -- DRF specifics --------------------------------------------------------------------
+
+
+def test_drf_no_token_is_401_with_challenge(installed_site):
+    response = installed_site.client.get("/drf/page")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'JWT realm="com.example.tests"'
+
+
+def test_drf_user_and_auth(installed_site, rf):
+    from django_atlassian_connect.authentication import ConnectJWTAuthentication
+    from rest_framework.request import Request
+
+    token = installed_site.page_token("/drf/page")
+    request = Request(rf.get("/drf/page", HTTP_AUTHORIZATION=f"JWT {token}"))
+    user, auth = ConnectJWTAuthentication().authenticate(request)
+    assert isinstance(user, ConnectUser) and isinstance(auth, ConnectAuth)
+    assert user.account_id == ACCOUNT and user.is_authenticated and not user.is_anonymous
+    assert user.tenant == Tenant.objects.get(client_key=installed_site.client_key)
+    assert auth.claims["iss"] == installed_site.client_key
+    assert token not in repr(auth) + repr(user) + str(user)
+
+
+def test_drf_other_schemes_fall_through(installed_site, django_user_model):
+    response = installed_site.client.get("/drf/mixed", HTTP_AUTHORIZATION="Bearer abc")
+    assert response.status_code in (401, 403)
+    assert "code" not in response.json() or response.json()["code"] != "token_malformed"
+    user = django_user_model.objects.create_user("alice", password="pw")
+    installed_site.client.force_login(user)
+    assert installed_site.client.get("/drf/mixed").json() == {"user": "alice"}
+
+
+def test_drf_post_json_with_header_token(installed_site):
+    token = installed_site.page_token("/drf/page", method="POST")
+    response = installed_site.client.post(
+        "/drf/page", {"x": 1}, content_type="application/json", HTTP_AUTHORIZATION=f"JWT {token}"
+    )
+    assert response.status_code == 200
+    assert response.json()["data"] == {"x": 1}
+
+
+def test_hints_can_be_switched_off(installed_site, settings):
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "EXPOSE_HINTS": False}
+    for url in ("/page", "/drf/page"):
+        response = installed_site.client.get(url, {"jwt": "abc"})
+        assert set(response.json()) == {"detail", "code"}
+        assert "error_description" not in response["WWW-Authenticate"]
+
+
+def test_refusal_is_logged_without_the_token(installed_site, caplog):
+    token = installed_site.page_token("/page?a=1")
+    with caplog.at_level(logging.WARNING, logger="django_atlassian_connect"):
+        installed_site.client.get(f"/page?a=2&jwt={token}")
+    record = next(r for r in caplog.records if "refused" in r.getMessage())
+    message = record.getMessage()
+    assert "code=qsh_mismatch" in message and installed_site.client_key in message
+    assert "canonical_request='GET&/page&a=2'" in message
+    assert token not in caplog.text and installed_site.secret not in caplog.text
+
+
+# -- responses of decorated views -------------------------------------------------------
+
+
+def test_pages_may_be_framed_by_the_tenant_only(installed_site):
+    response = installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")})
+    assert "X-Frame-Options" not in response
+    assert response["Content-Security-Policy"] == f"frame-ancestors {installed_site.base_url}"
+
+
+def test_webhook_post_is_csrf_exempt(installed_site):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    token = installed_site.page_token("/hook", method="POST")
+    response = client.post("/hook", data=b"{}", content_type="application/json", HTTP_AUTHORIZATION=f"JWT {token}")
+    assert response.status_code == 200
