@@ -64,6 +64,19 @@ DEFAULTS: dict[str, Any] = {
     "KEY_FETCH_TIMEOUT": 5.0,
     # Outbound HTTP.
     "HTTP_TIMEOUT": 10.0,
+    "HTTP_RETRIES": 3,
+    # Longest Retry-After (s) we wait for; a longer one fails the call instead.
+    "MAX_RETRY_AFTER": 30,
+    "APP_TOKEN_LIFETIME": 180,
+    # Impersonation tokens.
+    "ACCESS_TOKEN_MARGIN": 60,
+    "ACCESS_TOKEN_REFRESH_WINDOW": 900,
+    # Housekeeping.
+    "SECRET_RETENTION": 30 * 24 * 3600,
+    "VERIFY_ENDPOINTS": {
+        "jira": "/rest/api/3/myself",
+        "confluence": "/rest/api/user/current",
+    },
 }
 
 REQUIRED = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
 from rest_framework import exceptions as drf_exceptions
 
 # code -> (HTTP status, default hint)
@@ -176,6 +177,59 @@ class ConnectAuthError(ConnectError):
 
 class SecretDecryptionError(ConnectError):
     """A stored secret could not be decrypted with any configured key."""
+
+
+class ConnectClientError(ConnectError):
+    """An outbound call could not be made; nothing was sent.
+
+    ``code``: ``url_not_allowed`` (the URL is outside the tenant's baseUrl),
+    ``tenant_not_installed``, ``secret_missing``.
+    """
+
+    def __init__(self, code: str, message: str, *, hint: str = "") -> None:
+        super().__init__(f"{message} {hint}".strip())
+        self.code = code
+        self.hint = hint
+
+
+class ConnectAPIError(ConnectError, requests.HTTPError):
+    """The product answered an outbound call with an error status.
+
+    Carries ``tenant``, ``request``, ``response`` and a ``hint`` naming the
+    likely causes. Also a :class:`requests.HTTPError`.
+    """
+
+    def __init__(
+        self, message: str, *, tenant: Any, response: requests.Response, hint: str = ""
+    ) -> None:
+        requests.HTTPError.__init__(
+            self, f"{message} {hint}".strip(), request=response.request, response=response
+        )
+        self.tenant = tenant
+        self.hint = hint
+        self.status_code = response.status_code
+
+
+class ImpersonationError(ConnectError):
+    """The OAuth 2.0 JWT-bearer grant (acting as a user) failed.
+
+    ``code`` is the OAuth error (``unauthorized_client``, ``invalid_grant``,
+    ...) or one of ours: ``oauth_client_id_missing``,
+    ``authorization_server_unavailable``, ``token_response_invalid``.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        hint: str = "",
+        response: requests.Response | None = None,
+    ) -> None:
+        super().__init__(f"{message} {hint}".strip())
+        self.code = code
+        self.hint = hint
+        self.response = response
 
 
 class ConnectAuthenticationFailed(drf_exceptions.AuthenticationFailed):

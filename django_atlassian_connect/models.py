@@ -67,6 +67,15 @@ class AbstractTenant(models.Model):
     created_at = models.DateTimeField(_("first installed"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Outcome of the last signed call made to check the installation
+    # (``verify_installations``): a 401 means our secret is out of sync.
+    last_verified_at = models.DateTimeField(_("last verified"), null=True, blank=True)
+    verification_status = models.CharField(
+        _("verification status"), max_length=16, blank=True,
+        help_text=_("ok, unauthorized (secret suspect), forbidden or error."),
+    )
+    verification_detail = models.TextField(_("verification detail"), blank=True)
+
     if TYPE_CHECKING:
         shared_secrets: RelatedManager[SharedSecret]
 
@@ -145,6 +154,39 @@ class SharedSecret(models.Model):
     @classmethod
     def for_secret(cls, tenant: Any, secret: str, **kwargs: Any) -> SharedSecret:
         return cls(tenant=tenant, secret=secret, fingerprint=crypto.fingerprint(secret), **kwargs)
+
+
+class AccessToken(models.Model):
+    """A cached impersonation token (OAuth 2.0 JWT-bearer grant) for one user.
+
+    One row per (tenant, account, scope set); ``scopes`` is normalised
+    (upper-case, sorted, space-separated, empty for "no scope parameter").
+    """
+
+    tenant = models.ForeignKey(
+        get_tenant_model_name(), on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    account_id = models.CharField(_("account id"), max_length=128)
+    scopes = models.CharField(_("scopes"), max_length=255, blank=True)
+    token = EncryptedTextField(_("access token (encrypted)"), null=True, editable=False)
+    expires_at = models.DateTimeField(_("expires"), db_index=True)
+    obtained_at = models.DateTimeField(_("obtained"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("access token")
+        verbose_name_plural = _("access tokens")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "account_id", "scopes"], name="dac_one_token_per_user_and_scopes"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} [{self.scopes or 'default scopes'}] until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+    def __repr__(self) -> str:
+        return f"<AccessToken tenant={self.tenant_id} account={self.account_id!r} scopes={self.scopes!r} expires_at={self.expires_at}>"
 
 
 class LifecycleEvent(models.Model):

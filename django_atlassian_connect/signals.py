@@ -8,6 +8,8 @@ Every signal has ``sender`` (the tenant model) and ``tenant``.
 - ``shared_secret_rotated(tenant, previous_fingerprint, fingerprint)``: a
   reinstall brought a new shared secret (fingerprints, never secrets).
 - ``webhook_received(tenant, event, payload, request)``: a verified webhook.
+- ``installation_verification_failed(tenant, status, detail)``: the product
+  refused our signed check call with 401: our shared secret is out of sync.
 """
 
 from django.dispatch import Signal
@@ -18,3 +20,4 @@ tenant_enabled = Signal()
 tenant_disabled = Signal()
 shared_secret_rotated = Signal()
 webhook_received = Signal()
+installation_verification_failed = Signal()

@@ -1,0 +1,26 @@
+"""A ready Celery beat schedule; merge it into yours::
+
+    from django_atlassian_connect.celery import BEAT_SCHEDULE
+    app.conf.beat_schedule = {**BEAT_SCHEDULE, **app.conf.beat_schedule}
+
+Importing this module does not need Celery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "atlassian-connect-refresh-access-tokens": {
+        "task": "django_atlassian_connect.refresh_access_tokens",
+        "schedule": 120.0,
+    },
+    "atlassian-connect-purge-retired-secrets": {
+        "task": "django_atlassian_connect.purge_retired_secrets",
+        "schedule": 6 * 3600.0,
+    },
+    "atlassian-connect-verify-installations": {
+        "task": "django_atlassian_connect.verify_installations",
+        "schedule": 24 * 3600.0,
+    },
+}

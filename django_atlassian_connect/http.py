@@ -1,0 +1,93 @@
+"""The one place outbound ``requests`` sessions are configured.
+
+Default timeout (``HTTP_TIMEOUT``), a versioned User-Agent, and urllib3
+``Retry`` for 429/502/503/504 that honours ``Retry-After`` (capped at
+``MAX_RETRY_AFTER``) on idempotent methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.util.retry import Retry
+
+from . import __version__
+from .conf import connect_settings
+
+USER_AGENT = f"django-atlassian-connect/{__version__} python-requests/{requests.__version__}"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class CappedRetry(Retry):
+    """A ``Retry`` that does not wait longer than ``max_retry_after`` seconds.
+
+    A longer ``Retry-After`` ends the retries: the caller gets the 429/503
+    at once instead of a request that hangs for minutes.
+    """
+
+    max_retry_after: float = 30
+
+    def new(self, **kw: Any) -> CappedRetry:
+        new = super().new(**kw)
+        new.max_retry_after = self.max_retry_after
+        return new  # type: ignore[return-value]
+
+    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Retry:
+        response = kwargs.get("response")
+        if response is not None:
+            retry_after = self.get_retry_after(response)
+            if retry_after is not None and retry_after > self.max_retry_after:
+                raise MaxRetryError(
+                    kwargs.get("_pool"),
+                    url or "",
+                    ResponseError(f"Retry-After {retry_after:g} s exceeds MAX_RETRY_AFTER"),
+                )
+        return super().increment(method, url, *args, **kwargs)
+
+
+def build_retry(*, methods: Collection[str] | None = None, total: int | None = None) -> Retry:
+    retry = CappedRetry(
+        total=connect_settings.HTTP_RETRIES if total is None else total,
+        connect=2,
+        read=0,
+        status_forcelist=sorted(RETRY_STATUSES),
+        allowed_methods=frozenset(methods) if methods is not None else Retry.DEFAULT_ALLOWED_METHODS,
+        backoff_factor=0.5,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    retry.max_retry_after = connect_settings.MAX_RETRY_AFTER
+    return retry
+
+
+class TimeoutSession(requests.Session):
+    """A session with a default timeout for every request."""
+
+    def __init__(self, timeout: float | None = None) -> None:
+        super().__init__()
+        self.default_timeout = connect_settings.HTTP_TIMEOUT if timeout is None else timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.default_timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+def configure_session(
+    session: requests.Session, *, retry_methods: Collection[str] | None = None
+) -> requests.Session:
+    """Mount retrying adapters and set the User-Agent on ``session``."""
+    adapter = HTTPAdapter(max_retries=build_retry(methods=retry_methods))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def new_session(*, retry_methods: Collection[str] | None = None) -> TimeoutSession:
+    session = TimeoutSession()
+    configure_session(session, retry_methods=retry_methods)
+    return session

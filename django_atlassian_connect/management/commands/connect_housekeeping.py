@@ -1,0 +1,30 @@
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from django_atlassian_connect import maintenance
+
+JOBS = {
+    "refresh_access_tokens": maintenance.refresh_access_tokens,
+    "purge_retired_secrets": maintenance.purge_retired_secrets,
+    "verify_installations": maintenance.verify_installations,
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Run housekeeping without Celery: refresh impersonation tokens, purge retired "
+        "secret material, verify installations (the same functions the Celery tasks run)."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("jobs", nargs="*", metavar="JOB", help=f"one of {', '.join(JOBS)} (default: all)")
+
+    def handle(self, *args: Any, jobs: list[str], **options: Any) -> None:
+        unknown = sorted(set(jobs) - set(JOBS))
+        if unknown:
+            raise CommandError(f"Unknown job(s) {', '.join(unknown)}; choose from {', '.join(JOBS)}.")
+        for name in jobs or list(JOBS):
+            result = JOBS[name]()
+            self.stdout.write(f"{name}: {json.dumps(result)}")
