@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# coverage run (not pytest-cov): the pytest plugin imports the package before pytest-cov starts.
 test: $(STAMP)
-	$(PY) -m pytest --cov --cov-report=term
+	$(PY) -m coverage erase
+	$(PY) -m coverage run -m pytest
+	$(PY) -m coverage report
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -x -m "not e2e"

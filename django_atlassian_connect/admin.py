@@ -41,15 +41,39 @@ class LifecycleEventInline(ReadOnlyInline):
 class TenantAdmin(admin.ModelAdmin):
     """Admin for the tenant model; register it for your own model when swapped."""
 
-    list_display = ("base_url", "client_key", "product_type", "is_installed", "is_enabled", "installed_at")
+    list_display = (
+        "base_url",
+        "client_key",
+        "product_type",
+        "is_installed",
+        "is_enabled",
+        "installed_at",
+    )
     list_filter = ("product_type", "is_installed", "is_enabled")
     search_fields = ("client_key", "base_url", "display_url", "installation_id")
     readonly_fields = (
-        "client_key", "app_key", "base_url", "display_url", "display_url_servicedesk_help_center",
-        "product_type", "description", "service_entitlement_number", "entitlement_id",
-        "entitlement_number", "oauth_client_id", "installation_id", "server_version",
-        "plugins_version", "is_installed", "is_enabled", "installed_at", "uninstalled_at",
-        "enabled_at", "disabled_at", "created_at", "updated_at",
+        "client_key",
+        "app_key",
+        "base_url",
+        "display_url",
+        "display_url_servicedesk_help_center",
+        "product_type",
+        "description",
+        "service_entitlement_number",
+        "entitlement_id",
+        "entitlement_number",
+        "oauth_client_id",
+        "installation_id",
+        "server_version",
+        "plugins_version",
+        "is_installed",
+        "is_enabled",
+        "installed_at",
+        "uninstalled_at",
+        "enabled_at",
+        "disabled_at",
+        "created_at",
+        "updated_at",
     )
     inlines = [SharedSecretInline, LifecycleEventInline]
 
@@ -64,7 +88,14 @@ if not Tenant._meta.swapped:
 
 @admin.register(LifecycleEvent)
 class LifecycleEventAdmin(admin.ModelAdmin):
-    list_display = ("received_at", "event_type", "client_key", "accepted", "status_code", "error_code")
+    list_display = (
+        "received_at",
+        "event_type",
+        "client_key",
+        "accepted",
+        "status_code",
+        "error_code",
+    )
     list_filter = ("event_type", "accepted", "error_code")
     search_fields = ("client_key", "base_url", "detail")
     date_hierarchy = "received_at"

@@ -38,8 +38,12 @@ logger = logging.getLogger("django_atlassian_connect")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 SCOPE_FOR_METHOD = {
-    "GET": "READ", "HEAD": "READ", "OPTIONS": "READ",
-    "POST": "WRITE", "PUT": "WRITE", "PATCH": "WRITE",
+    "GET": "READ",
+    "HEAD": "READ",
+    "OPTIONS": "READ",
+    "POST": "WRITE",
+    "PUT": "WRITE",
+    "PATCH": "WRITE",
     "DELETE": "DELETE",
 }
 
@@ -115,7 +119,9 @@ class ConnectSession(TimeoutSession):
 
     # -- requests hooks --------------------------------------------------------
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:  # type: ignore[override]
         if isinstance(url, bytes):
             url = url.decode("utf-8")
         return super().request(method, self.resolve(url), *args, **kwargs)
@@ -126,7 +132,9 @@ class ConnectSession(TimeoutSession):
         self.sign(prepared)
         return prepared
 
-    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
         """On a redirect: sign again for a tenant URL, otherwise send no credentials."""
         prepared_request.headers.pop("Authorization", None)
         if self.is_tenant_url(prepared_request.url or ""):
@@ -139,7 +147,9 @@ class ConnectSession(TimeoutSession):
 
     # -- errors ----------------------------------------------------------------
 
-    def _check_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    def _check_response(
+        self, response: requests.Response, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         if response.status_code < 400 or response.is_redirect:
             return response
         self.on_error(response)
@@ -147,7 +157,9 @@ class ConnectSession(TimeoutSession):
             return response
         request = response.request
         message = f"{request.method} {request.url} -> {response.status_code} {response.reason}"
-        raise ConnectAPIError(message + ".", tenant=self.tenant, response=response, hint=self.hint_for(response))
+        raise ConnectAPIError(
+            message + ".", tenant=self.tenant, response=response, hint=self.hint_for(response)
+        )
 
     def on_error(self, response: requests.Response) -> None:
         """Called for every error response (before raising)."""
@@ -174,7 +186,11 @@ class ConnectSession(TimeoutSession):
     def _forbidden_hint(self, method: str) -> str:
         scopes = list(connect_settings.SCOPES)
         needed = SCOPE_FOR_METHOD.get(method)
-        missing = f" SCOPES lacks {needed}, which {method} needs." if needed and needed not in scopes else ""
+        missing = (
+            f" SCOPES lacks {needed}, which {method} needs."
+            if needed and needed not in scopes
+            else ""
+        )
         return (
             "Forbidden: a scope is missing from the descriptor (SCOPES is "
             f"{', '.join(scopes) or 'empty'}; admin resources need ADMIN), or the "
@@ -235,8 +251,7 @@ class AppSession(ConnectSession):
             "stale because a newer 'installed' callback was missed or refused: check the "
             "tenant's lifecycle events, or reinstall the app; (2) clock skew: our clock "
             f"said {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(signing.get('iat', time.time())))}; "
-            "(3) a proxy changed the path or query after signing."
-            + _product_message(response)
+            "(3) a proxy changed the path or query after signing." + _product_message(response)
         )
 
 

@@ -36,9 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "INSTALL_KEYS_STAGING_URL": (
         "https://cs-migrations--cdn.us-west-1.staging.public.atl-paas.net"
     ),
-    "AUTHORIZATION_SERVER_URL": (
-        "https://oauth-2-authorization-server.services.atlassian.com"
-    ),
+    "AUTHORIZATION_SERVER_URL": ("https://oauth-2-authorization-server.services.atlassian.com"),
     "AUTHORIZATION_SERVER_STAGING_URL": (
         "https://oauth-2-authorization-server.stg.services.atlassian.com"
     ),
@@ -107,8 +105,7 @@ class ConnectSettings:
         value = self.user_settings.get(name, self.defaults[name])
         if name in REQUIRED and not value:
             raise ImproperlyConfigured(
-                f"settings.{SETTING_NAME}[{name!r}] is required: set it to "
-                f"{REQUIRED[name]}."
+                f"settings.{SETTING_NAME}[{name!r}] is required: set it to {REQUIRED[name]}."
             )
         if name == "BASE_URL":
             value = value.rstrip("/")

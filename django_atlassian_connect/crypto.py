@@ -52,8 +52,7 @@ def configured_key_material() -> tuple[str, ...]:
         )
     if not all(isinstance(k, str) and k for k in keys):
         raise ImproperlyConfigured(
-            'Every item of ATLASSIAN_CONNECT["ENCRYPTION_KEYS"] must be a '
-            "non-empty string."
+            'Every item of ATLASSIAN_CONNECT["ENCRYPTION_KEYS"] must be a non-empty string.'
         )
     return tuple(keys)
 

@@ -101,7 +101,11 @@ def build_descriptor() -> dict[str, Any]:
     migrations["signed-install"] = True
     migrations["context-qsh"] = True
     data["apiMigrations"] = migrations
-    scopes = data.get("scopes") if "SCOPES" not in _user_keys() and "scopes" in data else connect_settings.SCOPES
+    scopes = (
+        data.get("scopes")
+        if "SCOPES" not in _user_keys() and "scopes" in data
+        else connect_settings.SCOPES
+    )
     data["scopes"] = normalise_scopes(scopes)
     data.setdefault("modules", {})
     return data

@@ -36,7 +36,9 @@ class CappedRetry(Retry):
         new.max_retry_after = self.max_retry_after
         return new  # type: ignore[return-value]
 
-    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Retry:
+    def increment(
+        self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
+    ) -> Retry:
         response = kwargs.get("response")
         if response is not None:
             retry_after = self.get_retry_after(response)
@@ -55,7 +57,9 @@ def build_retry(*, methods: Collection[str] | None = None, total: int | None = N
         connect=2,
         read=0,
         status_forcelist=sorted(RETRY_STATUSES),
-        allowed_methods=frozenset(methods) if methods is not None else Retry.DEFAULT_ALLOWED_METHODS,
+        allowed_methods=frozenset(methods)
+        if methods is not None
+        else Retry.DEFAULT_ALLOWED_METHODS,
         backoff_factor=0.5,
         respect_retry_after_header=True,
         raise_on_status=False,
@@ -71,7 +75,9 @@ class TimeoutSession(requests.Session):
         super().__init__()
         self.default_timeout = connect_settings.HTTP_TIMEOUT if timeout is None else timeout
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.default_timeout)
         return super().request(method, url, *args, **kwargs)
 

@@ -186,7 +186,9 @@ def _candidate_paths(request: HttpRequest) -> Iterator[str]:
 class RequestQsh:
     """Computes this request's canonical request(s) lazily and compares qsh."""
 
-    def __init__(self, request: HttpRequest, *, body_params: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self, request: HttpRequest, *, body_params: list[tuple[str, str]] | None = None
+    ) -> None:
         self.request = request
         self.body_params = body_params
         self.base_url = connect_settings.BASE_URL
@@ -248,11 +250,7 @@ def load_tenant(
             + ".",
             client_key=client_key,
         )
-    if (
-        not tenant.is_enabled
-        and not allow_disabled
-        and connect_settings.REJECT_DISABLED_TENANTS
-    ):
+    if not tenant.is_enabled and not allow_disabled and connect_settings.REJECT_DISABLED_TENANTS:
         raise ConnectAuthError(
             "tenant_disabled",
             f"The app is disabled on the site of installation {client_key!r}.",
@@ -366,4 +364,3 @@ def log_refusal(request: HttpRequest, error: ConnectAuthError) -> None:
         extra,
         extra={"connect_code": error.code, "client_key": error.client_key},
     )
-

@@ -34,9 +34,7 @@ _memory: dict[str, str] = {}
 
 def validate_kid(kid: object) -> str:
     if not isinstance(kid, str) or not kid:
-        raise ConnectAuthError(
-            "key_invalid", "The install token has no kid header naming its key."
-        )
+        raise ConnectAuthError("key_invalid", "The install token has no kid header naming its key.")
     # fullmatch: "$" alone would let a trailing newline through.
     if len(kid) > MAX_KID_LENGTH or not _KID.fullmatch(kid):
         raise ConnectAuthError(
@@ -67,13 +65,10 @@ def _check_pem(text: str, url: str) -> str:
     except (ValueError, TypeError, UnicodeError) as exc:
         raise ConnectAuthError(
             "key_unavailable",
-            f"The install key server answered {url} with something that is not "
-            "a PEM public key.",
+            f"The install key server answered {url} with something that is not a PEM public key.",
         ) from exc
     if not isinstance(key, RSAPublicKey):
-        raise ConnectAuthError(
-            "key_unavailable", f"The install key at {url} is not an RSA key."
-        )
+        raise ConnectAuthError("key_unavailable", f"The install key at {url} is not an RSA key.")
     return text
 
 
@@ -113,8 +108,7 @@ def _download(url: str) -> str:
     if response.status_code == 404:
         raise ConnectAuthError(
             "key_invalid",
-            f"The install key server has no key at {url}: the token was not "
-            "signed by Atlassian.",
+            f"The install key server has no key at {url}: the token was not signed by Atlassian.",
         )
     if response.status_code != 200:
         raise ConnectAuthError(
@@ -122,9 +116,7 @@ def _download(url: str) -> str:
             f"The install key server answered {response.status_code} for {url}.",
         )
     if len(response.content) > MAX_KEY_BYTES:
-        raise ConnectAuthError(
-            "key_unavailable", f"The install key at {url} is implausibly large."
-        )
+        raise ConnectAuthError("key_unavailable", f"The install key at {url} is implausibly large.")
     return _check_pem(response.text, url)
 
 

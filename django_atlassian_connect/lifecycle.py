@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from fnmatch import fnmatch
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,9 +81,7 @@ def parse_payload(body: bytes, event_type: str) -> dict[str, Any]:
             "payload_invalid", f"The {event_type} body is not valid JSON."
         ) from exc
     if not isinstance(payload, dict):
-        raise ConnectAuthError(
-            "payload_invalid", f"The {event_type} body is not a JSON object."
-        )
+        raise ConnectAuthError("payload_invalid", f"The {event_type} body is not a JSON object.")
     required = ["key", "clientKey", "baseUrl"]
     if event_type == "installed":
         required.append("sharedSecret")
@@ -116,8 +114,7 @@ def parse_payload(body: bytes, event_type: str) -> dict[str, Any]:
     if declared is not None and declared != event_type:
         raise ConnectAuthError(
             "payload_invalid",
-            f"A body with eventType {str(declared)[:20]!r} was sent to the "
-            f"{event_type} callback.",
+            f"A body with eventType {str(declared)[:20]!r} was sent to the {event_type} callback.",
             client_key=payload["clientKey"],
         )
     parts = urlsplit(payload["baseUrl"])
@@ -242,7 +239,9 @@ def _tenant_fields(payload: Mapping[str, Any]) -> dict[str, str]:
     return fields
 
 
-def _lock_tenant(client_key: str, create_with: dict[str, Any] | None = None) -> tuple[AbstractTenant | None, bool]:
+def _lock_tenant(
+    client_key: str, create_with: dict[str, Any] | None = None
+) -> tuple[AbstractTenant | None, bool]:
     """Lock the tenant row; create it when ``create_with`` is given.
 
     Two first installs racing for one clientKey: the loser's INSERT fails on
@@ -260,7 +259,9 @@ def _lock_tenant(client_key: str, create_with: dict[str, Any] | None = None) -> 
         return manager.select_for_update().get(client_key=client_key), False
 
 
-def _store_secret(tenant: AbstractTenant, secret: str, when: datetime) -> tuple[SharedSecret, SharedSecret | None]:
+def _store_secret(
+    tenant: AbstractTenant, secret: str, when: datetime
+) -> tuple[SharedSecret, SharedSecret | None]:
     """Make ``secret`` current; return ``(current, retired)``.
 
     The same secret again (an upgrade without rotation) keeps its row.
@@ -270,8 +271,10 @@ def _store_secret(tenant: AbstractTenant, secret: str, when: datetime) -> tuple[
         .filter(tenant=tenant, retired_at__isnull=True)
         .first()
     )
-    if current is not None and current.secret is not None and hmac.compare_digest(
-        current.secret.encode("utf-8"), secret.encode("utf-8")
+    if (
+        current is not None
+        and current.secret is not None
+        and hmac.compare_digest(current.secret.encode("utf-8"), secret.encode("utf-8"))
     ):
         return current, None
     if current is not None:
@@ -333,11 +336,15 @@ def record_refusal(
 
 
 def _now_datetime(now: float | None) -> datetime:
-    return datetime.fromtimestamp(time.time() if now is None else now, tz=dt_timezone.utc)
+    return datetime.fromtimestamp(time.time() if now is None else now, tz=UTC)
 
 
 def install(
-    payload: Mapping[str, Any], token: str | None, qsh_matches: Callable[[str], bool], *, now: float | None = None
+    payload: Mapping[str, Any],
+    token: str | None,
+    qsh_matches: Callable[[str], bool],
+    *,
+    now: float | None = None,
 ) -> LifecycleResult:
     check_app_key(payload)
     check_product_host(payload)
@@ -356,7 +363,11 @@ def install(
         secret, retired = _store_secret(tenant, payload["sharedSecret"], when)
         rotated = retired is not None
         _record(
-            "installed", payload, tenant=tenant, secret=secret, rotated=rotated,
+            "installed",
+            payload,
+            tenant=tenant,
+            secret=secret,
+            rotated=rotated,
             detail="first install" if created else ("secret rotated" if rotated else "reinstall"),
         )
         transaction.on_commit(
@@ -376,15 +387,21 @@ def install(
             )
     logger.info(
         "installed: %s %s (%s, secret %s%s)",
-        tenant.client_key, tenant.base_url,
-        "new tenant" if created else "reinstall", secret.fingerprint,
+        tenant.client_key,
+        tenant.base_url,
+        "new tenant" if created else "reinstall",
+        secret.fingerprint,
         ", rotated" if rotated else "",
     )
     return LifecycleResult("installed", tenant, created=created, secret_rotated=rotated)
 
 
 def uninstall(
-    payload: Mapping[str, Any], token: str | None, qsh_matches: Callable[[str], bool], *, now: float | None = None
+    payload: Mapping[str, Any],
+    token: str | None,
+    qsh_matches: Callable[[str], bool],
+    *,
+    now: float | None = None,
 ) -> LifecycleResult | None:
     """Soft delete: the row and its history stay; its tokens stop working.
 
@@ -462,7 +479,10 @@ def handle(
             error.client_key = payload.get("clientKey")
         logger.warning(
             "lifecycle %s refused: code=%s client_key=%s detail=%s",
-            event_type, error.code, error.client_key or "-", error.detail,
+            event_type,
+            error.code,
+            error.client_key or "-",
+            error.detail,
         )
         record_refusal(event_type, payload, error)
         raise

@@ -19,7 +19,12 @@ from .exceptions import ConnectAPIError, ConnectClientError
 from .models import AbstractTenant, SharedSecret, get_tenant_model
 from .oauth import refresh_access_tokens
 
-__all__ = ["purge_retired_secrets", "refresh_access_tokens", "verify_installation", "verify_installations"]
+__all__ = [
+    "purge_retired_secrets",
+    "refresh_access_tokens",
+    "verify_installation",
+    "verify_installations",
+]
 
 logger = logging.getLogger("django_atlassian_connect")
 
@@ -66,7 +71,9 @@ def verify_installation(tenant: AbstractTenant) -> str:
     tenant_model = get_tenant_model()
     with transaction.atomic():
         tenant_model._default_manager.filter(pk=tenant.pk).update(
-            last_verified_at=timezone.now(), verification_status=status, verification_detail=detail[:2000]
+            last_verified_at=timezone.now(),
+            verification_status=status,
+            verification_detail=detail[:2000],
         )
     if status == "unauthorized":
         logger.warning("installation %s refused our signed call: secret suspect", tenant.client_key)
@@ -80,8 +87,10 @@ def verify_installation(tenant: AbstractTenant) -> str:
 
 def verify_installations(*, limit: int | None = None) -> dict[str, Any]:
     """Verify every installed, enabled tenant; counts per outcome."""
-    tenants = get_tenant_model()._default_manager.filter(is_installed=True, is_enabled=True).order_by(
-        "last_verified_at", "pk"
+    tenants = (
+        get_tenant_model()
+        ._default_manager.filter(is_installed=True, is_enabled=True)
+        .order_by("last_verified_at", "pk")
     )
     if limit:
         tenants = tenants[:limit]

@@ -52,7 +52,10 @@ class AbstractTenant(models.Model):
     entitlement_number = models.CharField(max_length=255, blank=True)
     oauth_client_id = models.CharField(_("OAuth client id"), max_length=255, blank=True)
     installation_id = models.CharField(
-        _("installation id"), max_length=255, blank=True, db_index=True,
+        _("installation id"),
+        max_length=255,
+        blank=True,
+        db_index=True,
         help_text=_("Connect-on-Forge installation ARI."),
     )
     server_version = models.CharField(max_length=64, blank=True)
@@ -71,7 +74,9 @@ class AbstractTenant(models.Model):
     # (``verify_installations``): a 401 means our secret is out of sync.
     last_verified_at = models.DateTimeField(_("last verified"), null=True, blank=True)
     verification_status = models.CharField(
-        _("verification status"), max_length=16, blank=True,
+        _("verification status"),
+        max_length=16,
+        blank=True,
         help_text=_("ok, unauthorized (secret suspect), forbidden or error."),
     )
     verification_detail = models.TextField(_("verification detail"), blank=True)
@@ -93,9 +98,9 @@ class AbstractTenant(models.Model):
 
     @property
     def is_confluence(self) -> bool:
-        return self.product_type == ProductType.CONFLUENCE or self.base_url.rstrip(
-            "/"
-        ).endswith("/wiki")
+        return self.product_type == ProductType.CONFLUENCE or self.base_url.rstrip("/").endswith(
+            "/wiki"
+        )
 
     @property
     def current_secret(self) -> SharedSecret | None:
@@ -123,7 +128,9 @@ class SharedSecret(models.Model):
     became_current_at = models.DateTimeField(_("current since"), default=timezone.now)
     retired_at = models.DateTimeField(_("retired"), null=True, blank=True, db_index=True)
     purged_at = models.DateTimeField(
-        _("secret material purged"), null=True, blank=True,
+        _("secret material purged"),
+        null=True,
+        blank=True,
         help_text=_("Retired secrets are dropped after a retention period; the fingerprint stays."),
     )
 
@@ -141,7 +148,9 @@ class SharedSecret(models.Model):
         ]
 
     def __str__(self) -> str:
-        state = "current" if self.retired_at is None else f"retired {self.retired_at:%Y-%m-%d %H:%M:%S}"
+        state = (
+            "current" if self.retired_at is None else f"retired {self.retired_at:%Y-%m-%d %H:%M:%S}"
+        )
         return f"{self.fingerprint} ({state})"
 
     def __repr__(self) -> str:
@@ -204,7 +213,10 @@ class LifecycleEvent(models.Model):
     event_type = models.CharField(max_length=16, choices=EventType.choices)
     client_key = models.CharField(max_length=255, blank=True, db_index=True)
     tenant = models.ForeignKey(
-        get_tenant_model_name(), null=True, blank=True, on_delete=models.SET_NULL,
+        get_tenant_model_name(),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="lifecycle_events",
     )
     accepted = models.BooleanField(default=False)

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -32,7 +32,7 @@ logger = logging.getLogger("django_atlassian_connect")
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME = 60
-_EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 HINTS = {
     "unauthorized_client": (
@@ -206,7 +206,9 @@ def _grant_locked(
     with transaction.atomic():
         try:
             with transaction.atomic():
-                row, _ = AccessToken.objects.get_or_create(**lookup, defaults={"expires_at": _EPOCH})
+                row, _ = AccessToken.objects.get_or_create(
+                    **lookup, defaults={"expires_at": _EPOCH}
+                )
         except IntegrityError:
             row = AccessToken.objects.get(**lookup)
         # Other processes asking for the same token wait here.
@@ -216,7 +218,9 @@ def _grant_locked(
         if _is_fresh(row, now) and (not force_refresh or fresh_since_we_asked):
             _touch(row, now)
             return str(row.token)
-        token, expires_in = request_grant(tenant, account_id, scope_key, current_secret(tenant).secret)
+        token, expires_in = request_grant(
+            tenant, account_id, scope_key, current_secret(tenant).secret
+        )
         now = timezone.now()
         row.token = token
         row.expires_at = now + timedelta(seconds=expires_in)
@@ -225,12 +229,17 @@ def _grant_locked(
         row.save(update_fields=["token", "expires_at", "obtained_at", "last_used_at"])
     logger.info(
         "impersonation token obtained for %s on %s (scopes %s, %s s)",
-        account_id, tenant.client_key, scope_key or "default", expires_in,
+        account_id,
+        tenant.client_key,
+        scope_key or "default",
+        expires_in,
     )
     return token
 
 
-def forget_access_token(tenant: AbstractTenant, account_id: str, scopes: Iterable[str] | str | None = None) -> None:
+def forget_access_token(
+    tenant: AbstractTenant, account_id: str, scopes: Iterable[str] | str | None = None
+) -> None:
     """Drop a cached token (the product refused it)."""
     AccessToken.objects.filter(
         tenant=tenant, account_id=account_id, scopes=normalise_scopes(scopes)
@@ -259,9 +268,11 @@ def refresh_access_tokens(*, now: datetime | None = None) -> dict[str, int]:
         except ImpersonationError as exc:
             counts["failed"] += 1
             logger.warning(
-                "could not refresh the token of %s on %s: %s", row.account_id, row.tenant.client_key, exc.code
+                "could not refresh the token of %s on %s: %s",
+                row.account_id,
+                row.tenant.client_key,
+                exc.code,
             )
     # Tokens nobody used for a day are dead weight.
     AccessToken.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()
     return counts
-

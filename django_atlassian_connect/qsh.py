@@ -113,9 +113,7 @@ def canonical_query(params: Iterable[tuple[str, str]]) -> str:
     encoded = []
     for name, values in grouped.items():
         values.sort(key=_java_order)
-        encoded.append(
-            (percent_encode(name), ",".join(percent_encode(v) for v in values))
-        )
+        encoded.append((percent_encode(name), ",".join(percent_encode(v) for v in values)))
     encoded.sort()
     return "&".join(f"{name}={values}" for name, values in encoded)
 
@@ -147,14 +145,13 @@ def canonical_request(
     params: Iterable[tuple[str, str]] = parse_query(raw_query)
     if not raw_query and body_params is not None:
         params = body_params
-    return "&".join(
-        (method.upper(), canonical_path(path, base_url), canonical_query(params))
-    )
+    return "&".join((method.upper(), canonical_path(path, base_url), canonical_query(params)))
 
 
 def hash_canonical_request(canonical: str) -> str:
     """SHA-256 of a canonical request, as lower-case hex."""
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate (not valid text, but a str) must not raise.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def query_string_hash(
@@ -165,6 +162,4 @@ def query_string_hash(
     body_params: Iterable[tuple[str, str]] | None = None,
 ) -> str:
     """Return the ``qsh`` claim for a request (see :func:`canonical_request`)."""
-    return hash_canonical_request(
-        canonical_request(method, url, base_url, body_params=body_params)
-    )
+    return hash_canonical_request(canonical_request(method, url, base_url, body_params=body_params))

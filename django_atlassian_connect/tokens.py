@@ -76,13 +76,9 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ConnectAuthError(
-            "token_malformed", f"The token {what} is not valid JSON."
-        ) from exc
+        raise ConnectAuthError("token_malformed", f"The token {what} is not valid JSON.") from exc
     if not isinstance(value, dict):
-        raise ConnectAuthError(
-            "token_malformed", f"The token {what} is not a JSON object."
-        )
+        raise ConnectAuthError("token_malformed", f"The token {what} is not a JSON object.")
     return value
 
 
@@ -95,8 +91,7 @@ def parse_token(token: str, *, max_length: int = 16384) -> ParsedToken:
     if len(token) > max_length:
         raise ConnectAuthError(
             "token_malformed",
-            f"The token is {len(token)} characters long; at most {max_length} "
-            "are accepted.",
+            f"The token is {len(token)} characters long; at most {max_length} are accepted.",
         )
     parts = token.split(".")
     if len(parts) != 3:
@@ -125,8 +120,7 @@ def require_algorithm(parsed: ParsedToken, expected: str) -> None:
     if parsed.alg != expected:
         raise ConnectAuthError(
             "alg_not_allowed",
-            f"The token's algorithm is {parsed.alg!r}; this endpoint accepts "
-            f"{expected} only.",
+            f"The token's algorithm is {parsed.alg!r}; this endpoint accepts {expected} only.",
         )
 
 
@@ -190,8 +184,7 @@ def check_times(parsed: ParsedToken, *, now: float | None = None, leeway: float 
         if nbf > now + leeway:
             raise ConnectAuthError(
                 "token_not_yet_valid",
-                f"The token is not valid before {int(nbf)} (now {int(now)}, "
-                f"leeway {leeway:g} s).",
+                f"The token is not valid before {int(nbf)} (now {int(now)}, leeway {leeway:g} s).",
                 client_key=client_key,
                 skew=nbf - now,
             )
@@ -212,9 +205,7 @@ def check_qsh(
     qsh = parsed.claims.get("qsh")
     client_key = _safe_str(parsed.issuer)
     if qsh is None or qsh == "":
-        raise ConnectAuthError(
-            "qsh_missing", "The token has no qsh claim.", client_key=client_key
-        )
+        raise ConnectAuthError("qsh_missing", "The token has no qsh claim.", client_key=client_key)
     if context:
         if qsh != CONTEXT_QSH:
             raise ConnectAuthError(
@@ -234,8 +225,7 @@ def check_qsh(
     if not isinstance(qsh, str) or matches is None or not matches(qsh):
         raise ConnectAuthError(
             "qsh_mismatch",
-            "The token's qsh does not match this request's method, path and "
-            "query.",
+            "The token's qsh does not match this request's method, path and query.",
             client_key=client_key,
         )
 
@@ -301,9 +291,7 @@ class VerifiedSecret:
 
 
 def hs256_signature_valid(parsed: ParsedToken, secret: str) -> bool:
-    return _HMAC_SHA256.verify(
-        parsed.signing_input, secret.encode("utf-8"), parsed.signature
-    )
+    return _HMAC_SHA256.verify(parsed.signing_input, secret.encode("utf-8"), parsed.signature)
 
 
 def verify_hs256_with_secrets(
@@ -342,8 +330,7 @@ def verify_hs256_with_secrets(
         )
     raise ConnectAuthError(
         "signature_invalid",
-        "The token's HS256 signature does not verify with this installation's "
-        "shared secret.",
+        "The token's HS256 signature does not verify with this installation's shared secret.",
         client_key=client_key,
     )
 

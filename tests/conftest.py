@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.test import Client
 
 from django_atlassian_connect import keys
@@ -84,7 +83,11 @@ class Site:
 
     def signed(self, event: str = "installed", **claims: Any) -> str:
         return install_token(
-            self.key, client_key=self.client_key, app_base_url=APP_BASE_URL, path=f"/{event}", **claims
+            self.key,
+            client_key=self.client_key,
+            app_base_url=APP_BASE_URL,
+            path=f"/{event}",
+            **claims,
         )
 
     def post(self, event: str, body: Any, token: str | None) -> Any:
@@ -95,29 +98,41 @@ class Site:
     def install(self, secret: str | None = None, **overrides: Any) -> Any:
         if secret is not None:
             self.secret = secret
-        return self.post("installed", self.payload("installed", **overrides), self.signed("installed"))
+        return self.post(
+            "installed", self.payload("installed", **overrides), self.signed("installed")
+        )
 
     def uninstall(self) -> Any:
         return self.post("uninstalled", self.payload("uninstalled"), self.signed("uninstalled"))
 
     def hs_callback(self, event: str, **claims: Any) -> Any:
         token = request_token(
-            client_key=self.client_key, secret=self.secret, method="POST", url=f"/{event}",
-            app_base_url=APP_BASE_URL, **claims,
+            client_key=self.client_key,
+            secret=self.secret,
+            method="POST",
+            url=f"/{event}",
+            app_base_url=APP_BASE_URL,
+            **claims,
         )
         return self.post(event, self.payload(event), token)
 
     def page_token(self, url: str, method: str = "GET", **kwargs: Any) -> str:
         kwargs.setdefault("secret", self.secret)
         return request_token(
-            client_key=self.client_key, method=method, url=url, app_base_url=APP_BASE_URL,
-            account_id=kwargs.pop("account_id", "5b10ac8d82e05b22cc7d4ef5"), **kwargs,
+            client_key=self.client_key,
+            method=method,
+            url=url,
+            app_base_url=APP_BASE_URL,
+            account_id=kwargs.pop("account_id", "5b10ac8d82e05b22cc7d4ef5"),
+            **kwargs,
         )
 
     def context_token(self, **kwargs: Any) -> str:
         kwargs.setdefault("secret", self.secret)
         return context_token(
-            client_key=self.client_key, account_id=kwargs.pop("account_id", "5b10ac8d82e05b22cc7d4ef5"), **kwargs
+            client_key=self.client_key,
+            account_id=kwargs.pop("account_id", "5b10ac8d82e05b22cc7d4ef5"),
+            **kwargs,
         )
 
 
@@ -154,7 +169,14 @@ def db_snapshot() -> dict[str, Any]:
 
     return {
         "tenants": sorted(
-            (t.client_key, t.base_url, t.is_installed, t.is_enabled, t.oauth_client_id, str(t.updated_at))
+            (
+                t.client_key,
+                t.base_url,
+                t.is_installed,
+                t.is_enabled,
+                t.oauth_client_id,
+                str(t.updated_at),
+            )
             for t in Tenant.objects.all()
         ),
         "secrets": sorted(

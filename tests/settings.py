@@ -1,6 +1,7 @@
 """Settings for the test suite: SQLite by default, DATABASE_URL for PostgreSQL."""
 
 import os
+import tempfile
 
 import dj_database_url
 
@@ -52,6 +53,13 @@ DATABASES = {
         os.environ.get("DATABASE_URL", "sqlite:///:memory:"), conn_max_age=0
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not shared-cache memory: concurrent threads then wait for locks
+    # (busy timeout) as they do in a real deployment instead of failing.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"dac-tests-{os.getpid()}.sqlite3")
+    }
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -31,7 +31,11 @@ def refused(response, code):
 def test_page_with_token_in_query(installed_site):
     response = installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")})
     assert response.status_code == 200
-    assert response.json() == {"clientKey": installed_site.client_key, "accountId": ACCOUNT, "retired": False}
+    assert response.json() == {
+        "clientKey": installed_site.client_key,
+        "accountId": ACCOUNT,
+        "retired": False,
+    }
 
 
 def test_page_with_token_in_header(installed_site):
@@ -48,7 +52,9 @@ def test_token_in_form_body_with_ace_body_params(installed_site):
     from django_atlassian_connect.qsh import query_string_hash
 
     claims = {
-        "iss": installed_site.client_key, "iat": now, "exp": now + 60,
+        "iss": installed_site.client_key,
+        "iat": now,
+        "exp": now + 60,
         "qsh": query_string_hash("POST", "/hook", body_params=[("b", "2"), ("a", "1")]),
     }
     token = jwt.encode(claims, installed_site.secret, algorithm="HS256")
@@ -56,10 +62,15 @@ def test_token_in_form_body_with_ace_body_params(installed_site):
     assert response.status_code == 200, response.content
     # A plain computed-qsh token over the bare path works as well.
     token = request_token(
-        client_key=installed_site.client_key, secret=installed_site.secret, method="POST",
-        url="/hook", app_base_url="https://app.example.com",
+        client_key=installed_site.client_key,
+        secret=installed_site.secret,
+        method="POST",
+        url="/hook",
+        app_base_url="https://app.example.com",
     )
-    response = installed_site.client.post("/hook?x=1", {"z": "1"}, HTTP_AUTHORIZATION=f"JWT {token}")
+    response = installed_site.client.post(
+        "/hook?x=1", {"z": "1"}, HTTP_AUTHORIZATION=f"JWT {token}"
+    )
     refused(response, "qsh_mismatch")
 
 
@@ -72,7 +83,10 @@ def test_same_token_in_two_places_is_fine(installed_site):
 def test_different_tokens_are_ambiguous(installed_site):
     a = installed_site.page_token("/page")
     b = installed_site.page_token("/page", account_id="someone-else")
-    refused(installed_site.client.get("/page", {"jwt": a}, HTTP_AUTHORIZATION=f"JWT {b}"), "token_ambiguous")
+    refused(
+        installed_site.client.get("/page", {"jwt": a}, HTTP_AUTHORIZATION=f"JWT {b}"),
+        "token_ambiguous",
+    )
     refused(installed_site.client.get(f"/page?jwt={a}&jwt={b}"), "token_ambiguous")
 
 
@@ -87,21 +101,33 @@ def test_missing_token_on_plain_view(installed_site):
 def test_context_token_on_page_is_refused(installed_site):
     token = installed_site.context_token()
     refused(installed_site.client.get("/page", {"jwt": token}), "context_qsh_not_allowed")
-    refused(installed_site.client.post("/hook", HTTP_AUTHORIZATION=f"JWT {token}"), "context_qsh_not_allowed")
     refused(
-        installed_site.client.get("/drf/page", HTTP_AUTHORIZATION=f"JWT {token}"), "context_qsh_not_allowed"
+        installed_site.client.post("/hook", HTTP_AUTHORIZATION=f"JWT {token}"),
+        "context_qsh_not_allowed",
+    )
+    refused(
+        installed_site.client.get("/drf/page", HTTP_AUTHORIZATION=f"JWT {token}"),
+        "context_qsh_not_allowed",
     )
 
 
 def test_page_token_on_context_endpoint_is_refused(installed_site):
     token = installed_site.page_token("/context")
-    refused(installed_site.client.get("/context", HTTP_AUTHORIZATION=f"JWT {token}"), "context_qsh_required")
-    refused(installed_site.client.get("/drf/context", HTTP_AUTHORIZATION=f"JWT {token}"), "context_qsh_required")
+    refused(
+        installed_site.client.get("/context", HTTP_AUTHORIZATION=f"JWT {token}"),
+        "context_qsh_required",
+    )
+    refused(
+        installed_site.client.get("/drf/context", HTTP_AUTHORIZATION=f"JWT {token}"),
+        "context_qsh_required",
+    )
 
 
 def test_context_token_on_context_endpoints(installed_site):
     token = installed_site.context_token()
-    assert installed_site.client.get("/context", HTTP_AUTHORIZATION=f"JWT {token}").status_code == 200
+    assert (
+        installed_site.client.get("/context", HTTP_AUTHORIZATION=f"JWT {token}").status_code == 200
+    )
     response = installed_site.client.get("/drf/context", HTTP_AUTHORIZATION=f"JWT {token}")
     assert response.status_code == 200
     assert response.json()["accountId"] == ACCOUNT
@@ -136,7 +162,9 @@ def test_raw_and_decoded_paths_are_both_accepted(installed_site):
 def test_raw_uri_from_the_server_is_used(installed_site):
     # gunicorn passes RAW_URI; a signer that kept %7E encoded hashes that form.
     token = installed_site.page_token("/page/%7Euser")
-    response = installed_site.client.get("/page/~user", {"jwt": token}, RAW_URI="/page/%7Euser?jwt=x")
+    response = installed_site.client.get(
+        "/page/~user", {"jwt": token}, RAW_URI="/page/%7Euser?jwt=x"
+    )
     assert response.status_code == 200
 
 
@@ -148,7 +176,9 @@ def test_expired_token(installed_site):
 
 def test_leeway_setting(installed_site, settings):
     token = installed_site.page_token("/page", now=time.time() - 180 - 20)  # expired 20 s ago
-    assert installed_site.client.get("/page", {"jwt": token}).status_code == 200  # default leeway 30 s
+    assert (
+        installed_site.client.get("/page", {"jwt": token}).status_code == 200
+    )  # default leeway 30 s
     settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "LEEWAY": 5}
     refused(installed_site.client.get("/page", {"jwt": token}), "token_expired")
 
@@ -180,15 +210,27 @@ def test_malformed_tokens(installed_site, token, code):
 
 def test_alg_none_with_a_valid_tenant(installed_site):
     now = int(time.time())
-    token = jwt.encode({"iss": installed_site.client_key, "iat": now, "exp": now + 60, "qsh": "x"}, None, algorithm="none")
+    token = jwt.encode(
+        {"iss": installed_site.client_key, "iat": now, "exp": now + 60, "qsh": "x"},
+        None,
+        algorithm="none",
+    )
     refused(installed_site.client.get("/page", {"jwt": token}), "alg_not_allowed")
 
 
 def test_missing_claims(installed_site):
     now = int(time.time())
-    token = jwt.encode({"iss": installed_site.client_key, "iat": now, "qsh": "x"}, installed_site.secret, algorithm="HS256")
+    token = jwt.encode(
+        {"iss": installed_site.client_key, "iat": now, "qsh": "x"},
+        installed_site.secret,
+        algorithm="HS256",
+    )
     refused(installed_site.client.get("/page", {"jwt": token}), "claim_missing")
-    token = jwt.encode({"iss": installed_site.client_key, "iat": now, "exp": now + 60}, installed_site.secret, algorithm="HS256")
+    token = jwt.encode(
+        {"iss": installed_site.client_key, "iat": now, "exp": now + 60},
+        installed_site.secret,
+        algorithm="HS256",
+    )
     refused(installed_site.client.get("/page", {"jwt": token}), "qsh_missing")
 
 
@@ -214,7 +256,10 @@ def test_token_from_secret_retired_beyond_grace(installed_site):
     body = refused(installed_site.client.get("/page", {"jwt": old_token}), "secret_retired")
     assert retired.fingerprint in body["detail"] and "retired at" in body["detail"]
     # The new secret works.
-    assert installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}).status_code == 200
+    assert (
+        installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}).status_code
+        == 200
+    )
 
 
 # -- DRF specifics --------------------------------------------------------------------
@@ -227,8 +272,9 @@ def test_drf_no_token_is_401_with_challenge(installed_site):
 
 
 def test_drf_user_and_auth(installed_site, rf):
-    from django_atlassian_connect.authentication import ConnectJWTAuthentication
     from rest_framework.request import Request
+
+    from django_atlassian_connect.authentication import ConnectJWTAuthentication
 
     token = installed_site.page_token("/drf/page")
     request = Request(rf.get("/drf/page", HTTP_AUTHORIZATION=f"JWT {token}"))
@@ -291,5 +337,7 @@ def test_webhook_post_is_csrf_exempt(installed_site):
 
     client = Client(enforce_csrf_checks=True)
     token = installed_site.page_token("/hook", method="POST")
-    response = client.post("/hook", data=b"{}", content_type="application/json", HTTP_AUTHORIZATION=f"JWT {token}")
+    response = client.post(
+        "/hook", data=b"{}", content_type="application/json", HTTP_AUTHORIZATION=f"JWT {token}"
+    )
     assert response.status_code == 200

@@ -93,7 +93,9 @@ def test_confluence_session_refuses_paths_outside_wiki(site_factory, rsps):
 
 
 def test_redirect_to_another_origin_drops_credentials(tenant, rsps):
-    rsps.get(f"{tenant.base_url}/go", status=302, headers={"Location": "https://elsewhere.example.com/x"})
+    rsps.get(
+        f"{tenant.base_url}/go", status=302, headers={"Location": "https://elsewhere.example.com/x"}
+    )
     rsps.get("https://elsewhere.example.com/x", json={"ok": True})
     ConnectClient(tenant).as_app().get("/go")
     assert "Authorization" in rsps.calls[0].request.headers
@@ -101,10 +103,14 @@ def test_redirect_to_another_origin_drops_credentials(tenant, rsps):
 
 
 def test_redirect_within_the_site_is_signed_for_the_new_url(tenant, installed_site, rsps):
-    rsps.get(f"{tenant.base_url}/old", status=301, headers={"Location": f"{tenant.base_url}/new?a=1"})
+    rsps.get(
+        f"{tenant.base_url}/old", status=301, headers={"Location": f"{tenant.base_url}/new?a=1"}
+    )
     rsps.get(f"{tenant.base_url}/new", json={})
     ConnectClient(tenant).as_app().get("/old")
-    assert sent_claims(rsps.calls[1], installed_site.secret)["qsh"] == query_string_hash("GET", "/new?a=1")
+    assert sent_claims(rsps.calls[1], installed_site.secret)["qsh"] == query_string_hash(
+        "GET", "/new?a=1"
+    )
 
 
 def test_401_hint_names_secret_clock_and_qsh_but_no_secret(tenant, installed_site, rsps):
@@ -115,7 +121,11 @@ def test_401_hint_names_secret_clock_and_qsh_but_no_secret(tenant, installed_sit
     assert isinstance(error, requests.HTTPError) and error.response.status_code == 401
     assert error.tenant == tenant and error.request.url.endswith("/rest/api/3/myself")
     text = str(error)
-    assert tenant.current_secret.fingerprint in text and "clock" in text and "GET&/rest/api/3/myself&" in text
+    assert (
+        tenant.current_secret.fingerprint in text
+        and "clock" in text
+        and "GET&/rest/api/3/myself&" in text
+    )
     assert installed_site.secret not in text
     assert error.request.headers["Authorization"].split(" ", 1)[1] not in text
 

@@ -50,7 +50,7 @@ def confluence(settings, live_server):
 
 QUERIES = [
     {},
-    {"jql": "project = DEMO AND summary ~ \"a b\""},
+    {"jql": 'project = DEMO AND summary ~ "a b"'},
     {"q": "1+1", "star": "*", "tilde": "~user", "empty": ""},
     {"name": "宮崎 駿", "emoji": "✓"},
     [("repeated", "b"), ("repeated", "a"), ("repeated", "A"), ("zz", "1"), ("aa", "2")],
@@ -67,7 +67,9 @@ def test_every_query_is_accepted_by_the_strict_verifier(jira, params):
 
 
 def test_query_written_into_the_url(jira):
-    response = ConnectClient(jira.tenant).as_app().get("/rest/api/3/search?jql=a%20b&x=%2B&y=+&z=%7E")
+    response = (
+        ConnectClient(jira.tenant).as_app().get("/rest/api/3/search?jql=a%20b&x=%2B&y=+&z=%7E")
+    )
     assert response.status_code == 200, response.text
 
 
@@ -83,7 +85,10 @@ def test_confluence_paths_strip_wiki_from_the_qsh(confluence):
     session = ConnectClient(confluence.tenant).as_app()
     assert session.get("/rest/api/user/current").json()["type"] == "app"
     # The same resource named with /wiki, and a query.
-    assert session.get("/wiki/rest/api/content", params={"title": "a b", "spaceKey": "DS"}).status_code == 200
+    assert (
+        session.get("/wiki/rest/api/content", params={"title": "a b", "spaceKey": "DS"}).status_code
+        == 200
+    )
     assert session.get(confluence.base_url + "/rest/api/content").status_code == 200
 
 
@@ -133,7 +138,12 @@ def test_stale_secret_401_names_the_secret_we_used(jira):
     assert "previous shared secret" in error.hint  # what the site said
     assert jira.secrets[0].secret not in str(error)
     # verify_installations finds it before users do.
-    assert maintenance.verify_installations() == {"ok": 0, "unauthorized": 1, "forbidden": 0, "error": 0}
+    assert maintenance.verify_installations() == {
+        "ok": 0,
+        "unauthorized": 1,
+        "forbidden": 0,
+        "error": 0,
+    }
     assert Tenant.objects.get(pk=jira.tenant.pk).verification_status == "unauthorized"
 
 

@@ -29,7 +29,9 @@ def refused(response, code, status=401):
 
 def test_first_install_creates_tenant_secret_and_event(site, django_capture_on_commit_callbacks):
     received = []
-    signals.tenant_installed.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t1")
+    signals.tenant_installed.connect(
+        lambda **kw: received.append(kw), weak=False, dispatch_uid="t1"
+    )
     try:
         with django_capture_on_commit_callbacks(execute=True):
             response = site.install()
@@ -54,7 +56,9 @@ def test_first_install_creates_tenant_secret_and_event(site, django_capture_on_c
 
 def test_signals_wait_for_commit(site, django_capture_on_commit_callbacks):
     received = []
-    signals.tenant_installed.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="t2")
+    signals.tenant_installed.connect(
+        lambda **kw: received.append(kw), weak=False, dispatch_uid="t2"
+    )
     try:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             assert site.install().status_code == 204
@@ -73,10 +77,14 @@ def test_reinstall_with_same_secret_keeps_history(installed_site):
     assert LifecycleEvent.objects.filter(accepted=True).count() == 2
 
 
-def test_reinstall_rotates_secret_and_keeps_history(installed_site, django_capture_on_commit_callbacks):
+def test_reinstall_rotates_secret_and_keeps_history(
+    installed_site, django_capture_on_commit_callbacks
+):
     old_secret = installed_site.secret
     rotations = []
-    signals.shared_secret_rotated.connect(lambda **kw: rotations.append(kw), weak=False, dispatch_uid="r")
+    signals.shared_secret_rotated.connect(
+        lambda **kw: rotations.append(kw), weak=False, dispatch_uid="r"
+    )
     try:
         with django_capture_on_commit_callbacks(execute=True):
             assert installed_site.install(secret="second-secret-" + "x" * 40).status_code == 204
@@ -85,7 +93,11 @@ def test_reinstall_rotates_secret_and_keeps_history(installed_site, django_captu
         signals.shared_secret_rotated.disconnect(dispatch_uid="r")
     tenant = Tenant.objects.get(client_key=installed_site.client_key)
     history = list(tenant.shared_secrets.order_by("became_current_at", "pk"))
-    assert [s.secret for s in history] == [old_secret, "second-secret-" + "x" * 40, "third-secret-" + "y" * 40]
+    assert [s.secret for s in history] == [
+        old_secret,
+        "second-secret-" + "x" * 40,
+        "third-secret-" + "y" * 40,
+    ]
     assert [s.retired_at is None for s in history] == [False, False, True]
     assert tenant.current_secret.secret == installed_site.secret
     assert len(rotations) == 2
@@ -119,7 +131,10 @@ def test_uninstall_is_a_soft_delete_and_blocks_tokens(installed_site):
     refused(installed_site.client.get("/page", {"jwt": token}), "tenant_uninstalled")
     # A later install brings it back.
     assert installed_site.install(secret="after-reinstall-" + "z" * 40).status_code == 204
-    assert installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}).status_code == 200
+    assert (
+        installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}).status_code
+        == 200
+    )
     tenant.refresh_from_db()
     assert tenant.is_installed and tenant.uninstalled_at is None
 
@@ -136,17 +151,26 @@ def test_disable_and_enable(installed_site):
     assert installed_site.hs_callback("disabled").status_code == 204
     tenant = Tenant.objects.get(client_key=installed_site.client_key)
     assert not tenant.is_enabled and tenant.disabled_at
-    refused(installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}), "tenant_disabled")
+    refused(
+        installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}),
+        "tenant_disabled",
+    )
     assert installed_site.hs_callback("enabled").status_code == 204
     tenant.refresh_from_db()
     assert tenant.is_enabled and tenant.enabled_at
-    assert installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}).status_code == 200
+    assert (
+        installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}).status_code
+        == 200
+    )
 
 
 def test_disabled_tenants_allowed_when_configured(installed_site, settings):
     assert installed_site.hs_callback("disabled").status_code == 204
     settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "REJECT_DISABLED_TENANTS": False}
-    assert installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}).status_code == 200
+    assert (
+        installed_site.client.get("/page", {"jwt": installed_site.page_token("/page")}).status_code
+        == 200
+    )
 
 
 # -- refusals: right code, nothing changed, delivery recorded --------------------
@@ -179,10 +203,38 @@ def test_unsigned_install_cannot_hijack_a_tenant(victim):
     [
         (b"not json", "not valid JSON"),
         (b"[1, 2]", "not a JSON object"),
-        (json.dumps({"key": "com.example.tests", "baseUrl": "https://x.atlassian.net"}), "clientKey"),
-        (json.dumps({"key": "com.example.tests", "clientKey": "c", "baseUrl": "https://x.atlassian.net"}), "sharedSecret"),
-        (json.dumps({"key": "com.example.tests", "clientKey": "c", "sharedSecret": "s", "baseUrl": "ftp://x"}), "http(s)"),
-        (json.dumps({"key": "com.example.tests", "clientKey": 5, "sharedSecret": "s", "baseUrl": "https://x.atlassian.net"}), "clientKey"),
+        (
+            json.dumps({"key": "com.example.tests", "baseUrl": "https://x.atlassian.net"}),
+            "clientKey",
+        ),
+        (
+            json.dumps(
+                {"key": "com.example.tests", "clientKey": "c", "baseUrl": "https://x.atlassian.net"}
+            ),
+            "sharedSecret",
+        ),
+        (
+            json.dumps(
+                {
+                    "key": "com.example.tests",
+                    "clientKey": "c",
+                    "sharedSecret": "s",
+                    "baseUrl": "ftp://x",
+                }
+            ),
+            "http(s)",
+        ),
+        (
+            json.dumps(
+                {
+                    "key": "com.example.tests",
+                    "clientKey": 5,
+                    "sharedSecret": "s",
+                    "baseUrl": "https://x.atlassian.net",
+                }
+            ),
+            "clientKey",
+        ),
     ],
 )
 def test_malformed_install_body(victim, body, detail_part):
@@ -210,7 +262,13 @@ def test_product_host_not_allowed(site):
 
 @pytest.mark.parametrize("alg", ["none", "HS256"])
 def test_install_algorithm_is_fixed_to_rs256(victim, alg, install_key):
-    claims = {"iss": victim.client_key, "aud": APP_BASE_URL, "iat": int(time.time()), "exp": int(time.time()) + 60, "qsh": "x"}
+    claims = {
+        "iss": victim.client_key,
+        "aud": APP_BASE_URL,
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+        "qsh": "x",
+    }
     if alg == "none":
         token = jwt.encode(claims, None, algorithm="none")
     else:
@@ -218,7 +276,9 @@ def test_install_algorithm_is_fixed_to_rs256(victim, alg, install_key):
         import hashlib
         import hmac
 
-        header = jwt.utils.base64url_encode(json.dumps({"alg": "HS256", "kid": install_key.kid}).encode())
+        header = jwt.utils.base64url_encode(
+            json.dumps({"alg": "HS256", "kid": install_key.kid}).encode()
+        )
         payload = jwt.utils.base64url_encode(json.dumps(claims).encode())
         signing_input = header + b"." + payload
         sig = hmac.new(install_key.public_pem.encode(), signing_input, hashlib.sha256).digest()
@@ -228,15 +288,27 @@ def test_install_algorithm_is_fixed_to_rs256(victim, alg, install_key):
     assert db_snapshot() == victim.snapshot
 
 
-@pytest.mark.parametrize("kid", ["../../etc/passwd", "a%2Fb", "https://evil.example.com/key", "k" * 10240, ""])
+@pytest.mark.parametrize(
+    "kid", ["../../etc/passwd", "a%2Fb", "https://evil.example.com/key", "k" * 10240, ""]
+)
 def test_kid_is_validated_before_use(victim, key_server, kid):
     token = jwt.encode(
-        {"iss": victim.client_key, "aud": APP_BASE_URL, "iat": int(time.time()), "exp": int(time.time()) + 60, "qsh": "x"},
-        victim.key.private_pem, algorithm="RS256", headers={"kid": kid},
+        {
+            "iss": victim.client_key,
+            "aud": APP_BASE_URL,
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 60,
+            "qsh": "x",
+        },
+        victim.key.private_pem,
+        algorithm="RS256",
+        headers={"kid": kid},
     )
     fetched = len(key_server.requests)
     response = victim.post("installed", victim.payload(), token)
-    assert_refused_install(victim, response, "token_malformed" if len(token) > 16384 else "key_invalid")
+    assert_refused_install(
+        victim, response, "token_malformed" if len(token) > 16384 else "key_invalid"
+    )
     assert len(key_server.requests) == fetched  # nothing was fetched
     assert db_snapshot() == victim.snapshot
 
@@ -251,7 +323,9 @@ def test_unknown_signing_key_is_refused(victim):
 def test_forged_signature_with_a_known_kid(victim):
     forger = InstallKeyPair(kid=victim.key.kid)  # same kid, another private key
     token = install_token(forger, client_key=victim.client_key, app_base_url=APP_BASE_URL)
-    assert_refused_install(victim, victim.post("installed", victim.payload(), token), "signature_invalid")
+    assert_refused_install(
+        victim, victim.post("installed", victim.payload(), token), "signature_invalid"
+    )
     assert db_snapshot() == victim.snapshot
 
 
@@ -302,19 +376,31 @@ def test_install_token_without_exp_is_refused(victim):
     now = int(time.time())
     token = jwt.encode(
         {"iss": victim.client_key, "aud": APP_BASE_URL, "iat": now, "qsh": "x"},
-        victim.key.private_pem, algorithm="RS256", headers={"kid": victim.key.kid},
+        victim.key.private_pem,
+        algorithm="RS256",
+        headers={"kid": victim.key.kid},
     )
-    assert_refused_install(victim, victim.post("installed", victim.payload(), token), "claim_missing")
+    assert_refused_install(
+        victim, victim.post("installed", victim.payload(), token), "claim_missing"
+    )
 
 
 def test_install_token_for_another_path_is_refused(victim):
     token = victim.signed("uninstalled")  # qsh of POST /uninstalled
-    assert_refused_install(victim, victim.post("installed", victim.payload(), token), "qsh_mismatch")
+    assert_refused_install(
+        victim, victim.post("installed", victim.payload(), token), "qsh_mismatch"
+    )
 
 
 def test_aud_trailing_slash_and_extra_base_urls(site, settings):
-    assert site.post("installed", site.payload(), site.signed(aud=APP_BASE_URL + "/")).status_code == 204
-    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "EXTRA_BASE_URLS": ["https://alias.example.com"]}
+    assert (
+        site.post("installed", site.payload(), site.signed(aud=APP_BASE_URL + "/")).status_code
+        == 204
+    )
+    settings.ATLASSIAN_CONNECT = {
+        **settings.ATLASSIAN_CONNECT,
+        "EXTRA_BASE_URLS": ["https://alias.example.com"],
+    }
     response = site.post("installed", site.payload(), site.signed(aud="https://alias.example.com"))
     assert response.status_code == 204
 
@@ -331,19 +417,27 @@ def test_token_of_tenant_a_with_body_of_tenant_b(victim, site_factory):
 
 
 def test_uninstall_requires_a_signed_install_token(victim):
-    response = victim.post("uninstalled", victim.payload("uninstalled"), victim.page_token("/uninstalled", method="POST"))
+    response = victim.post(
+        "uninstalled",
+        victim.payload("uninstalled"),
+        victim.page_token("/uninstalled", method="POST"),
+    )
     refused(response, "alg_not_allowed")
     assert db_snapshot() == victim.snapshot
 
 
 def test_enabled_with_wrong_secret_or_other_client_key(victim):
     response = victim.post(
-        "enabled", victim.payload("enabled"),
+        "enabled",
+        victim.payload("enabled"),
         victim.page_token("/enabled", method="POST", secret="not-the-secret"),
     )
     refused(response, "signature_invalid")
     other_body = victim.payload("enabled", clientKey="jira:other")
-    refused(victim.post("enabled", other_body, victim.page_token("/enabled", method="POST")), "issuer_mismatch")
+    refused(
+        victim.post("enabled", other_body, victim.page_token("/enabled", method="POST")),
+        "issuer_mismatch",
+    )
     assert db_snapshot() == victim.snapshot
 
 

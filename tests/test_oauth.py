@@ -35,7 +35,9 @@ def tenant(installed_site):
 
 
 def grant_ok(rsps, token="tok-1", expires_in=900):
-    return rsps.post(TOKEN_URL, json={"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
+    return rsps.post(
+        TOKEN_URL, json={"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
+    )
 
 
 @pytest.mark.django_db
@@ -45,7 +47,12 @@ def test_assertion_claims_are_exactly_as_specified(tenant, installed_site, rsps)
     form = parse_qs(rsps.calls[0].request.body)
     assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
     assert form["scope"] == ["READ WRITE"]
-    claims = jwt.decode(form["assertion"][0], installed_site.secret, algorithms=["HS256"], audience="http://127.0.0.1:9/oauth")
+    claims = jwt.decode(
+        form["assertion"][0],
+        installed_site.secret,
+        algorithms=["HS256"],
+        audience="http://127.0.0.1:9/oauth",
+    )
     assert claims["iss"] == "urn:atlassian:connect:clientid:oauth-client-1"
     assert claims["sub"] == f"urn:atlassian:connect:useraccountid:{ACCOUNT}"
     assert claims["tnt"] == tenant.base_url
@@ -112,7 +119,10 @@ def test_missing_oauth_client_id_fails_before_any_call(tenant, rsps):
 @pytest.mark.parametrize(
     "error,hint_part",
     [
-        ("unauthorized_client", "ACT_AS_USER missing from the descriptor scopes, or the installation was not upgraded"),
+        (
+            "unauthorized_client",
+            "ACT_AS_USER missing from the descriptor scopes, or the installation was not upgraded",
+        ),
         ("invalid_grant", "accountId may not exist"),
         ("invalid_scope", "scopes the descriptor declares"),
     ],
@@ -149,7 +159,9 @@ def test_timeout_is_a_clear_error(tenant, rsps):
     rsps.post(TOKEN_URL, body=requests.Timeout("read timed out"))
     with pytest.raises(ImpersonationError) as excinfo:
         oauth.get_access_token(tenant, ACCOUNT)
-    assert excinfo.value.code == "authorization_server_unavailable" and "Timeout" in str(excinfo.value)
+    assert excinfo.value.code == "authorization_server_unavailable" and "Timeout" in str(
+        excinfo.value
+    )
 
 
 @pytest.mark.django_db
@@ -164,7 +176,10 @@ def test_malformed_token_response(tenant, rsps, body):
 @pytest.mark.django_db
 def test_staging_sites_use_the_staging_server(tenant, rsps):
     tenant.base_url = "https://dev-site.jira-dev.com"
-    rsps.post("https://oauth-2-authorization-server.stg.services.atlassian.com/oauth2/token", json={"access_token": "s", "expires_in": 900})
+    rsps.post(
+        "https://oauth-2-authorization-server.stg.services.atlassian.com/oauth2/token",
+        json={"access_token": "s", "expires_in": 900},
+    )
     assert oauth.get_access_token(tenant, ACCOUNT) == "s"
 
 
@@ -186,7 +201,7 @@ def test_concurrent_callers_cause_exactly_one_grant(installed_site, rsps):
         try:
             barrier.wait()
             results.append(oauth.get_access_token(tenant, ACCOUNT, ["READ"]))
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -208,7 +223,9 @@ def test_refresh_access_tokens_renews_recently_used_tokens(tenant, rsps):
     oauth.get_access_token(tenant, "idle-user")
     soon = timezone.now() + timedelta(seconds=120)
     AccessToken.objects.update(expires_at=soon)
-    AccessToken.objects.filter(account_id="idle-user").update(last_used_at=timezone.now() - timedelta(hours=2))
+    AccessToken.objects.filter(account_id="idle-user").update(
+        last_used_at=timezone.now() - timedelta(hours=2)
+    )
     rsps.replace(responses.POST, TOKEN_URL, json={"access_token": "tok-2", "expires_in": 900})
     assert oauth.refresh_access_tokens() == {"refreshed": 1, "failed": 0}
     assert AccessToken.objects.get(account_id=ACCOUNT).token == "tok-2"

@@ -2,13 +2,13 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import django_atlassian_connect.fields
 from django.conf import settings
 from django.db import migrations, models
 
+import django_atlassian_connect.fields
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,80 +17,202 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Tenant',
+            name="Tenant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('client_key', models.CharField(max_length=255, unique=True, verbose_name='client key')),
-                ('app_key', models.CharField(max_length=255, verbose_name='app key')),
-                ('base_url', models.URLField(max_length=255, verbose_name='base URL')),
-                ('display_url', models.URLField(blank=True, max_length=255, verbose_name='display URL')),
-                ('display_url_servicedesk_help_center', models.URLField(blank=True, max_length=255, verbose_name='Service Desk help center display URL')),
-                ('product_type', models.CharField(blank=True, max_length=32, verbose_name='product type')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('service_entitlement_number', models.CharField(blank=True, max_length=255)),
-                ('entitlement_id', models.CharField(blank=True, max_length=255)),
-                ('entitlement_number', models.CharField(blank=True, max_length=255)),
-                ('oauth_client_id', models.CharField(blank=True, max_length=255, verbose_name='OAuth client id')),
-                ('installation_id', models.CharField(blank=True, db_index=True, help_text='Connect-on-Forge installation ARI.', max_length=255, verbose_name='installation id')),
-                ('server_version', models.CharField(blank=True, max_length=64)),
-                ('plugins_version', models.CharField(blank=True, max_length=64)),
-                ('is_installed', models.BooleanField(default=True, verbose_name='installed')),
-                ('is_enabled', models.BooleanField(default=True, verbose_name='enabled')),
-                ('installed_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='last installed')),
-                ('uninstalled_at', models.DateTimeField(blank=True, null=True, verbose_name='uninstalled')),
-                ('enabled_at', models.DateTimeField(blank=True, null=True, verbose_name='last enabled')),
-                ('disabled_at', models.DateTimeField(blank=True, null=True, verbose_name='last disabled')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='first installed')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "client_key",
+                    models.CharField(max_length=255, unique=True, verbose_name="client key"),
+                ),
+                ("app_key", models.CharField(max_length=255, verbose_name="app key")),
+                ("base_url", models.URLField(max_length=255, verbose_name="base URL")),
+                (
+                    "display_url",
+                    models.URLField(blank=True, max_length=255, verbose_name="display URL"),
+                ),
+                (
+                    "display_url_servicedesk_help_center",
+                    models.URLField(
+                        blank=True,
+                        max_length=255,
+                        verbose_name="Service Desk help center display URL",
+                    ),
+                ),
+                (
+                    "product_type",
+                    models.CharField(blank=True, max_length=32, verbose_name="product type"),
+                ),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                ("service_entitlement_number", models.CharField(blank=True, max_length=255)),
+                ("entitlement_id", models.CharField(blank=True, max_length=255)),
+                ("entitlement_number", models.CharField(blank=True, max_length=255)),
+                (
+                    "oauth_client_id",
+                    models.CharField(blank=True, max_length=255, verbose_name="OAuth client id"),
+                ),
+                (
+                    "installation_id",
+                    models.CharField(
+                        blank=True,
+                        db_index=True,
+                        help_text="Connect-on-Forge installation ARI.",
+                        max_length=255,
+                        verbose_name="installation id",
+                    ),
+                ),
+                ("server_version", models.CharField(blank=True, max_length=64)),
+                ("plugins_version", models.CharField(blank=True, max_length=64)),
+                ("is_installed", models.BooleanField(default=True, verbose_name="installed")),
+                ("is_enabled", models.BooleanField(default=True, verbose_name="enabled")),
+                (
+                    "installed_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="last installed"
+                    ),
+                ),
+                (
+                    "uninstalled_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="uninstalled"),
+                ),
+                (
+                    "enabled_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last enabled"),
+                ),
+                (
+                    "disabled_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last disabled"),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="first installed"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'tenant',
-                'verbose_name_plural': 'tenants',
-                'ordering': ['base_url'],
-                'abstract': False,
-                'swappable': 'ATLASSIAN_CONNECT_TENANT_MODEL',
+                "verbose_name": "tenant",
+                "verbose_name_plural": "tenants",
+                "ordering": ["base_url"],
+                "abstract": False,
+                "swappable": "ATLASSIAN_CONNECT_TENANT_MODEL",
             },
         ),
         migrations.CreateModel(
-            name='LifecycleEvent',
+            name="LifecycleEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_type', models.CharField(choices=[('installed', 'Installed'), ('uninstalled', 'Uninstalled'), ('enabled', 'Enabled'), ('disabled', 'Disabled')], max_length=16)),
-                ('client_key', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('accepted', models.BooleanField(default=False)),
-                ('status_code', models.PositiveSmallIntegerField()),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('detail', models.TextField(blank=True)),
-                ('base_url', models.CharField(blank=True, max_length=255)),
-                ('secret_fingerprint', models.CharField(blank=True, max_length=32)),
-                ('secret_rotated', models.BooleanField(default=False)),
-                ('payload', models.JSONField(blank=True, default=dict)),
-                ('received_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('tenant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='lifecycle_events', to=settings.ATLASSIAN_CONNECT_TENANT_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "event_type",
+                    models.CharField(
+                        choices=[
+                            ("installed", "Installed"),
+                            ("uninstalled", "Uninstalled"),
+                            ("enabled", "Enabled"),
+                            ("disabled", "Disabled"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("client_key", models.CharField(blank=True, db_index=True, max_length=255)),
+                ("accepted", models.BooleanField(default=False)),
+                ("status_code", models.PositiveSmallIntegerField()),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("detail", models.TextField(blank=True)),
+                ("base_url", models.CharField(blank=True, max_length=255)),
+                ("secret_fingerprint", models.CharField(blank=True, max_length=32)),
+                ("secret_rotated", models.BooleanField(default=False)),
+                ("payload", models.JSONField(blank=True, default=dict)),
+                (
+                    "received_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="lifecycle_events",
+                        to=settings.ATLASSIAN_CONNECT_TENANT_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'lifecycle event',
-                'verbose_name_plural': 'lifecycle events',
-                'ordering': ['-received_at', '-pk'],
+                "verbose_name": "lifecycle event",
+                "verbose_name_plural": "lifecycle events",
+                "ordering": ["-received_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='SharedSecret',
+            name="SharedSecret",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('secret', django_atlassian_connect.fields.EncryptedTextField(editable=False, null=True, verbose_name='secret (encrypted)')),
-                ('fingerprint', models.CharField(editable=False, max_length=32, verbose_name='fingerprint')),
-                ('became_current_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='current since')),
-                ('retired_at', models.DateTimeField(blank=True, db_index=True, null=True, verbose_name='retired')),
-                ('purged_at', models.DateTimeField(blank=True, help_text='Retired secrets are dropped after a retention period; the fingerprint stays.', null=True, verbose_name='secret material purged')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shared_secrets', to=settings.ATLASSIAN_CONNECT_TENANT_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "secret",
+                    django_atlassian_connect.fields.EncryptedTextField(
+                        editable=False, null=True, verbose_name="secret (encrypted)"
+                    ),
+                ),
+                (
+                    "fingerprint",
+                    models.CharField(editable=False, max_length=32, verbose_name="fingerprint"),
+                ),
+                (
+                    "became_current_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="current since"
+                    ),
+                ),
+                (
+                    "retired_at",
+                    models.DateTimeField(
+                        blank=True, db_index=True, null=True, verbose_name="retired"
+                    ),
+                ),
+                (
+                    "purged_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Retired secrets are dropped after a retention period; the fingerprint stays.",
+                        null=True,
+                        verbose_name="secret material purged",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="shared_secrets",
+                        to=settings.ATLASSIAN_CONNECT_TENANT_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'shared secret',
-                'verbose_name_plural': 'shared secrets',
-                'ordering': ['-became_current_at', '-pk'],
-                'get_latest_by': 'became_current_at',
-                'constraints': [models.UniqueConstraint(condition=models.Q(('retired_at__isnull', True)), fields=('tenant',), name='dac_one_current_secret_per_tenant')],
+                "verbose_name": "shared secret",
+                "verbose_name_plural": "shared secrets",
+                "ordering": ["-became_current_at", "-pk"],
+                "get_latest_by": "became_current_at",
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("retired_at__isnull", True)),
+                        fields=("tenant",),
+                        name="dac_one_current_secret_per_tenant",
+                    )
+                ],
             },
         ),
     ]

@@ -28,11 +28,11 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import jwt
 import requests
@@ -40,17 +40,29 @@ import requests
 from ..qsh import CONTEXT_QSH, canonical_request, hash_canonical_request, query_string_hash
 from .keyserver import InstallKeyPair
 
-__all__ = ["Account", "ConnectHost", "HostError"]
+__all__ = ["Account", "ConnectHost", "HostError", "Transport"]
+
+#: ``transport(method, url, json_body, headers) -> response`` delivers the
+#: product's requests to the app (default: real HTTP with ``requests``). The
+#: response needs ``status_code``, ``content``, ``headers`` and ``json()``.
+Transport = Callable[[str, str, Any, dict[str, str]], Any]
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-SCOPE_FOR_METHOD = {"GET": "READ", "HEAD": "READ", "POST": "WRITE", "PUT": "WRITE", "PATCH": "WRITE", "DELETE": "DELETE"}
+SCOPE_FOR_METHOD = {
+    "GET": "READ",
+    "HEAD": "READ",
+    "POST": "WRITE",
+    "PUT": "WRITE",
+    "PATCH": "WRITE",
+    "DELETE": "DELETE",
+}
 _UNSET: Any = object()
 
 
 class HostError(AssertionError):
     """The app answered the simulated product unexpectedly."""
 
-    def __init__(self, message: str, response: requests.Response | None = None) -> None:
+    def __init__(self, message: str, response: Any = None) -> None:
         super().__init__(message)
         self.response = response
 
@@ -102,6 +114,7 @@ class ConnectHost:
         accounts: Iterable[Account] | None = None,
         port: int = 0,
         app_scopes: Iterable[str] | None = None,
+        transport: Transport | None = None,
     ) -> None:
         if product not in ("jira", "confluence"):
             raise ValueError("product is 'jira' or 'confluence'")
@@ -110,10 +123,14 @@ class ConnectHost:
         self.oauth_client_id = oauth_client_id or secrets.token_urlsafe(24)
         self.key = InstallKeyPair()
         self.accounts = {a.account_id: a for a in (accounts or self.default_accounts())}
-        self.app_user = Account("557058:" + str(uuid.uuid5(uuid.NAMESPACE_URL, self.client_key)), "Connect app user")
+        self.app_user = Account(
+            "557058:" + str(uuid.uuid5(uuid.NAMESPACE_URL, self.client_key)), "Connect app user"
+        )
         self.port = port
         #: overrides the descriptor's scopes (simulate an install not yet upgraded)
-        self.app_scopes_override = frozenset(s.upper() for s in app_scopes) if app_scopes is not None else None
+        self.app_scopes_override = (
+            frozenset(s.upper() for s in app_scopes) if app_scopes is not None else None
+        )
         self.descriptor: dict[str, Any] | None = None
         self.descriptor_url: str | None = None
         self.secrets: list[SecretRecord] = []
@@ -124,6 +141,7 @@ class ConnectHost:
         self.log: list[dict[str, Any]] = []
         self.rate_limit: list[float] = []  # Retry-After values for the next REST calls
         self.fail_token_endpoint: list[int] = []  # statuses for the next grant requests
+        self.transport = transport
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -140,7 +158,12 @@ class ConnectHost:
     def start(self) -> ConnectHost:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="connect-host", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="connect-host",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -198,8 +221,15 @@ class ConnectHost:
 
     # -- acting as the product toward the app ---------------------------------
 
+    def _http(
+        self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Any:
+        if self.transport is not None:
+            return self.transport(method, url, body, headers or {})
+        return requests.request(method, url, json=body, headers=headers, timeout=30)
+
     def fetch_descriptor(self, descriptor_url: str) -> dict[str, Any]:
-        response = requests.get(descriptor_url, timeout=10)
+        response = self._http("GET", descriptor_url)
         if response.status_code != 200:
             raise HostError(f"GET {descriptor_url} answered {response.status_code}", response)
         try:
@@ -248,21 +278,28 @@ class ConnectHost:
             "context": {},
         }
         claims.update(overrides)
-        return jwt.encode(claims, self.key.private_pem, algorithm="RS256", headers={"kid": self.key.kid})
+        return jwt.encode(
+            claims, self.key.private_pem, algorithm="RS256", headers={"kid": self.key.kid}
+        )
 
-    def _deliver(self, event: str, token: str, body: dict[str, Any], expect: int | None) -> requests.Response:
+    def _deliver(self, event: str, token: str, body: dict[str, Any], expect: int | None) -> Any:
         _, url = self._lifecycle_url(event)
-        response = requests.post(url, json=body, headers={"Authorization": f"JWT {token}"}, timeout=30)
+        response = self._http("POST", url, body, {"Authorization": f"JWT {token}"})
         self.log.append({"direction": "out", "event": event, "status": response.status_code})
         if expect is not None and response.status_code != expect:
             raise HostError(
-                f"{event} callback answered {response.status_code}: {response.text[:500]}", response
+                f"{event} callback answered {response.status_code}: {_text(response)[:500]}",
+                response,
             )
         return response
 
     def install(
-        self, descriptor_url: str | None = None, *, rotate_secret: bool = False, expect: int | None = 204
-    ) -> requests.Response:
+        self,
+        descriptor_url: str | None = None,
+        *,
+        rotate_secret: bool = False,
+        expect: int | None = 204,
+    ) -> Any:
         """``installed`` (signed install). A first install or ``rotate_secret`` sends a new secret.
 
         Like the product, the site switches to a new secret only once the app
@@ -275,7 +312,9 @@ class ConnectHost:
         new = not self.secrets or rotate_secret
         secret = "ATCO" + secrets.token_urlsafe(48) if new else self.shared_secret
         path, _ = self._lifecycle_url("installed")
-        response = self._deliver("installed", self.install_token(path), self.payload("installed", secret), expect)
+        response = self._deliver(
+            "installed", self.install_token(path), self.payload("installed", secret), expect
+        )
         if 200 <= response.status_code < 300:
             if new:
                 now = time.time()
@@ -286,26 +325,28 @@ class ConnectHost:
             self.enabled = True
         return response
 
-    def uninstall(self, *, expect: int | None = 204) -> requests.Response:
+    def uninstall(self, *, expect: int | None = 204) -> Any:
         path, _ = self._lifecycle_url("uninstalled")
-        response = self._deliver("uninstalled", self.install_token(path), self.payload("uninstalled"), expect)
+        response = self._deliver(
+            "uninstalled", self.install_token(path), self.payload("uninstalled"), expect
+        )
         if 200 <= response.status_code < 300:
             self.installed = False
             self.issued.clear()
         return response
 
-    def _hs_callback(self, event: str, expect: int | None) -> requests.Response:
+    def _hs_callback(self, event: str, expect: int | None) -> Any:
         path, _ = self._lifecycle_url(event)
         token = self.request_token("POST", path)
         return self._deliver(event, token, self.payload(event), expect)
 
-    def enable(self, *, expect: int | None = 204) -> requests.Response:
+    def enable(self, *, expect: int | None = 204) -> Any:
         response = self._hs_callback("enabled", expect)
         if 200 <= response.status_code < 300:
             self.enabled = True
         return response
 
-    def disable(self, *, expect: int | None = 204) -> requests.Response:
+    def disable(self, *, expect: int | None = 204) -> Any:
         response = self._hs_callback("disabled", expect)
         if 200 <= response.status_code < 300:
             self.enabled = False
@@ -314,8 +355,14 @@ class ConnectHost:
     # -- tokens the product gives the app's front end -----------------------------
 
     def request_token(
-        self, method: str, url: str, *, account_id: str | None = None, secret: str | None = None,
-        now: float | None = None, lifetime: int = 180,
+        self,
+        method: str,
+        url: str,
+        *,
+        account_id: str | None = None,
+        secret: str | None = None,
+        now: float | None = None,
+        lifetime: int = 180,
     ) -> str:
         """A product-signed token for ``method url`` (iframe page, webhook, callback)."""
         issued = int(time.time() if now is None else now)
@@ -330,15 +377,25 @@ class ConnectHost:
             claims["sub"] = account_id
         return jwt.encode(claims, secret or self.shared_secret, algorithm="HS256")
 
-    def context_token(self, account_id: str | None = None, *, secret: str | None = None, lifetime: int = 900) -> str:
+    def context_token(
+        self, account_id: str | None = None, *, secret: str | None = None, lifetime: int = 900
+    ) -> str:
         """What ``AP.context.getToken()`` gives the app's front end."""
         now = int(time.time())
-        claims: dict[str, Any] = {"iss": self.client_key, "iat": now, "exp": now + lifetime, "qsh": CONTEXT_QSH, "context": {}}
+        claims: dict[str, Any] = {
+            "iss": self.client_key,
+            "iat": now,
+            "exp": now + lifetime,
+            "qsh": CONTEXT_QSH,
+            "context": {},
+        }
         if account_id:
             claims["sub"] = account_id
         return jwt.encode(claims, secret or self.shared_secret, algorithm="HS256")
 
-    def page_url(self, module_key_or_path: str, *, account_id: str | None = None, **params: str) -> str:
+    def page_url(
+        self, module_key_or_path: str, *, account_id: str | None = None, **params: str
+    ) -> str:
         """The iframe URL of a page module (or a path), with context parameters and jwt."""
         path = self._module_url(module_key_or_path)
         query = {
@@ -365,9 +422,13 @@ class ConnectHost:
                     return str(module["url"]).split("?", 1)[0]
         raise HostError(f"the descriptor has no module {module_key_or_path!r}")
 
-    def send_webhook(self, event: str, payload: dict[str, Any], *, expect: int | None = 200) -> requests.Response:
+    def send_webhook(self, event: str, payload: dict[str, Any], *, expect: int | None = 200) -> Any:
         """POST a webhook to every URL the descriptor registers for ``event``."""
-        hooks = [h for h in self._descriptor().get("modules", {}).get("webhooks", []) if h.get("event") == event]
+        hooks = [
+            h
+            for h in self._descriptor().get("modules", {}).get("webhooks", [])
+            if h.get("event") == event
+        ]
         if not hooks:
             raise HostError(f"the descriptor registers no webhook for {event!r}")
         response = None
@@ -375,11 +436,14 @@ class ConnectHost:
             path = hook["url"]
             token = self.request_token("POST", path)
             body = {"timestamp": int(time.time() * 1000), "webhookEvent": event, **payload}
-            response = requests.post(
-                self.app_base_url + path, json=body, headers={"Authorization": f"JWT {token}"}, timeout=30
+            response = self._http(
+                "POST", self.app_base_url + path, body, {"Authorization": f"JWT {token}"}
             )
             if expect is not None and response.status_code != expect:
-                raise HostError(f"webhook {event} answered {response.status_code}: {response.text[:300]}", response)
+                raise HostError(
+                    f"webhook {event} answered {response.status_code}: {_text(response)[:300]}",
+                    response,
+                )
         assert response is not None
         return response
 
@@ -396,21 +460,36 @@ class ConnectHost:
             raise Refusal(401, f"the JWT algorithm is {header.get('alg')!r}; expected HS256")
         iss = claims.get("iss")
         if iss == self.client_key:
-            raise Refusal(401, f"iss is the clientKey {iss!r}; expected the app key {self.app_key!r}")
+            raise Refusal(
+                401, f"iss is the clientKey {iss!r}; expected the app key {self.app_key!r}"
+            )
         if iss != self.app_key:
             raise Refusal(401, f"iss is {iss!r}; expected the app key {self.app_key!r}")
         try:
-            jwt.decode(token, self.shared_secret, algorithms=["HS256"], options={"require": ["iat", "exp", "qsh"]}, leeway=30)
+            jwt.decode(
+                token,
+                self.shared_secret,
+                algorithms=["HS256"],
+                options={"require": ["iat", "exp", "qsh"]},
+                leeway=30,
+            )
         except jwt.ExpiredSignatureError as exc:
-            raise Refusal(401, f"the JWT expired at {claims.get('exp')} (now {int(time.time())})") from exc
+            raise Refusal(
+                401, f"the JWT expired at {claims.get('exp')} (now {int(time.time())})"
+            ) from exc
         except jwt.ImmatureSignatureError as exc:
-            raise Refusal(401, f"the JWT was issued in the future (iat {claims.get('iat')}, now {int(time.time())})") from exc
+            raise Refusal(
+                401,
+                f"the JWT was issued in the future (iat {claims.get('iat')}, now {int(time.time())})",
+            ) from exc
         except jwt.MissingRequiredClaimError as exc:
             raise Refusal(401, f"the JWT lacks the claim {exc.claim!r}") from exc
         except jwt.InvalidSignatureError as exc:
             for record in reversed(self.secrets[:-1]):
                 try:
-                    jwt.decode(token, record.secret, algorithms=["HS256"], options={"verify_exp": False})
+                    jwt.decode(
+                        token, record.secret, algorithms=["HS256"], options={"verify_exp": False}
+                    )
                 except jwt.PyJWTError:
                     continue
                 raise Refusal(
@@ -419,15 +498,22 @@ class ConnectHost:
                     f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(record.retired_at or 0))}); "
                     "use the secret of the latest installed callback",
                 ) from exc
-            raise Refusal(401, "the JWT signature does not verify with the site's shared secret") from exc
+            raise Refusal(
+                401, "the JWT signature does not verify with the site's shared secret"
+            ) from exc
         except jwt.PyJWTError as exc:
             raise Refusal(401, f"the JWT is invalid: {exc}") from exc
         url = f"{raw_path}?{query}" if query else raw_path
         canonical = canonical_request(method, url, self.base_url)
         if claims.get("qsh") == CONTEXT_QSH:
-            raise Refusal(401, "the JWT carries qsh 'context-qsh', which the REST API does not accept")
+            raise Refusal(
+                401, "the JWT carries qsh 'context-qsh', which the REST API does not accept"
+            )
         if claims.get("qsh") != hash_canonical_request(canonical):
-            raise Refusal(401, f"qsh mismatch: we hashed {canonical!r}, the token carries {claims.get('qsh')!r}")
+            raise Refusal(
+                401,
+                f"qsh mismatch: we hashed {canonical!r}, the token carries {claims.get('qsh')!r}",
+            )
 
     def verify_bearer(self, token: str) -> IssuedToken:
         issued = self.issued.get(token)
@@ -447,7 +533,10 @@ class ConnectHost:
             self.grants += 1
             if self.fail_token_endpoint:
                 status = self.fail_token_endpoint.pop(0)
-                raise Refusal(status, json.dumps({"error": "server_error", "error_description": "simulated failure"}))
+                raise Refusal(
+                    status,
+                    json.dumps({"error": "server_error", "error_description": "simulated failure"}),
+                )
         if form.get("grant_type") != GRANT_TYPE:
             raise _oauth_error("unsupported_grant_type", f"grant_type must be {GRANT_TYPE}")
         if "ACT_AS_USER" not in self.app_scopes:
@@ -459,29 +548,47 @@ class ConnectHost:
         assertion = form.get("assertion", "")
         try:
             claims = jwt.decode(
-                assertion, self.shared_secret, algorithms=["HS256"], audience=self.url,
-                options={"require": ["iss", "sub", "tnt", "aud", "iat", "exp"]}, leeway=30,
+                assertion,
+                self.shared_secret,
+                algorithms=["HS256"],
+                audience=self.url,
+                options={"require": ["iss", "sub", "tnt", "aud", "iat", "exp"]},
+                leeway=30,
             )
         except jwt.PyJWTError as exc:
             raise _oauth_error("invalid_grant", f"the assertion is invalid: {exc}") from exc
         if claims["iss"] != f"urn:atlassian:connect:clientid:{self.oauth_client_id}":
-            raise _oauth_error("invalid_grant", f"iss {claims['iss']!r} is not this installation's oauthClientId")
+            raise _oauth_error(
+                "invalid_grant", f"iss {claims['iss']!r} is not this installation's oauthClientId"
+            )
         if claims["tnt"] != self.base_url:
-            raise _oauth_error("invalid_grant", f"tnt {claims['tnt']!r} is not the site's baseUrl {self.base_url!r}")
+            raise _oauth_error(
+                "invalid_grant",
+                f"tnt {claims['tnt']!r} is not the site's baseUrl {self.base_url!r}",
+            )
         prefix = "urn:atlassian:connect:useraccountid:"
         if not str(claims["sub"]).startswith(prefix):
             raise _oauth_error("invalid_grant", f"sub must start with {prefix}")
-        account_id = claims["sub"][len(prefix):]
+        account_id = claims["sub"][len(prefix) :]
         if account_id not in self.accounts:
-            raise _oauth_error("invalid_grant", f"no user with accountId {account_id!r} on this site")
+            raise _oauth_error(
+                "invalid_grant", f"no user with accountId {account_id!r} on this site"
+            )
         requested = frozenset(form.get("scope", "").upper().split())
         if not requested <= self.app_scopes:
-            raise _oauth_error("invalid_scope", f"scopes {sorted(requested - self.app_scopes)} are not in the descriptor")
+            raise _oauth_error(
+                "invalid_scope",
+                f"scopes {sorted(requested - self.app_scopes)} are not in the descriptor",
+            )
         token = secrets.token_urlsafe(32)
-        self.issued[token] = IssuedToken(account_id, requested or self.app_scopes, time.time() + 900)
+        self.issued[token] = IssuedToken(
+            account_id, requested or self.app_scopes, time.time() + 900
+        )
         return {"access_token": token, "token_type": "Bearer", "expires_in": 900}
 
-    def handle_rest(self, method: str, raw_path: str, query: str, authorization: str) -> tuple[int, Any, dict[str, str]]:
+    def handle_rest(
+        self, method: str, raw_path: str, query: str, authorization: str
+    ) -> tuple[int, Any, dict[str, str]]:
         """Route and authorise one REST call."""
         with self._lock:
             if self.rate_limit:
@@ -499,40 +606,110 @@ class ConnectHost:
         elif not authorization:
             raise Refusal(401, "no Authorization header: send 'JWT <token>' or 'Bearer <token>'")
         else:
-            raise Refusal(401, f"the {scheme!r} scheme is not accepted for Connect app calls; use JWT or Bearer")
+            raise Refusal(
+                401,
+                f"the {scheme!r} scheme is not accepted for Connect app calls; use JWT or Bearer",
+            )
         path = raw_path
         if self.product == "confluence":
             if not path.startswith("/wiki/"):
                 raise Refusal(404, f"no such resource {path}: Confluence paths start with /wiki")
-            path = path[len("/wiki"):]
+            path = path[len("/wiki") :]
         needed = SCOPE_FOR_METHOD.get(method, "READ")
         if path.endswith("/permissions") or path.startswith("/rest/api/3/permissions"):
             needed = "ADMIN"
         if needed not in scopes and not (needed == "READ" and scopes & {"WRITE", "ADMIN"}):
-            raise Refusal(403, f"the app's scopes {sorted(scopes)} lack {needed}, which {method} {path} needs")
-        return self._resource(method, path, dict(parse_qsl(query, keep_blank_values=True)), query, principal)
+            raise Refusal(
+                403, f"the app's scopes {sorted(scopes)} lack {needed}, which {method} {path} needs"
+            )
+        return self._resource(
+            method, path, dict(parse_qsl(query, keep_blank_values=True)), query, principal
+        )
 
-    def _resource(self, method: str, path: str, params: dict[str, str], query: str, who: Account) -> tuple[int, Any, dict[str, str]]:
+    def _resource(
+        self, method: str, path: str, params: dict[str, str], query: str, who: Account
+    ) -> tuple[int, Any, dict[str, str]]:
         is_app = who is self.app_user
         if self.product == "jira":
             if path == "/rest/api/3/myself" and method == "GET":
-                return 200, {"accountId": who.account_id, "accountType": "app" if is_app else "atlassian", "displayName": who.display_name, "emailAddress": who.email, "active": True}, {}
+                return (
+                    200,
+                    {
+                        "accountId": who.account_id,
+                        "accountType": "app" if is_app else "atlassian",
+                        "displayName": who.display_name,
+                        "emailAddress": who.email,
+                        "active": True,
+                    },
+                    {},
+                )
             if path == "/rest/api/3/project/recent" and method == "GET":
-                return 200, [{"id": "10000", "key": "DEMO", "name": "Demo project"}, {"id": "10001", "key": "OPS", "name": "Operations"}], {}
+                return (
+                    200,
+                    [
+                        {"id": "10000", "key": "DEMO", "name": "Demo project"},
+                        {"id": "10001", "key": "OPS", "name": "Operations"},
+                    ],
+                    {},
+                )
             if path.startswith("/rest/api/3/issue/") and method == "GET":
                 key = path.rsplit("/", 1)[-1]
                 if key.startswith(("DEMO-", "OPS-")):
-                    return 200, {"key": key, "fields": {"summary": f"Issue {key}", "reporter": {"accountId": next(iter(self.accounts))}}}, {}
-                return 404, {"errorMessages": [f"Issue {key} does not exist or you do not have permission to see it."]}, {}
+                    return (
+                        200,
+                        {
+                            "key": key,
+                            "fields": {
+                                "summary": f"Issue {key}",
+                                "reporter": {"accountId": next(iter(self.accounts))},
+                            },
+                        },
+                        {},
+                    )
+                return (
+                    404,
+                    {
+                        "errorMessages": [
+                            f"Issue {key} does not exist or you do not have permission to see it."
+                        ]
+                    },
+                    {},
+                )
             if path == "/rest/api/3/permissions" and method == "GET":
-                return 200, {"permissions": {"ADMINISTER": {"key": "ADMINISTER", "type": "GLOBAL"}}}, {}
+                return (
+                    200,
+                    {"permissions": {"ADMINISTER": {"key": "ADMINISTER", "type": "GLOBAL"}}},
+                    {},
+                )
             if path == "/rest/api/3/search" and method in ("GET", "POST"):
-                return 200, {"echo": [list(p) for p in parse_qsl(query, keep_blank_values=True)], "issues": []}, {}
+                return (
+                    200,
+                    {
+                        "echo": [list(p) for p in parse_qsl(query, keep_blank_values=True)],
+                        "issues": [],
+                    },
+                    {},
+                )
         else:
             if path == "/rest/api/user/current" and method == "GET":
-                return 200, {"accountId": who.account_id, "type": "app" if is_app else "known", "displayName": who.display_name}, {}
+                return (
+                    200,
+                    {
+                        "accountId": who.account_id,
+                        "type": "app" if is_app else "known",
+                        "displayName": who.display_name,
+                    },
+                    {},
+                )
             if path == "/rest/api/content" and method == "GET":
-                return 200, {"results": [{"id": "65537", "title": "Welcome"}], "echo": [list(p) for p in parse_qsl(query, keep_blank_values=True)]}, {}
+                return (
+                    200,
+                    {
+                        "results": [{"id": "65537", "title": "Welcome"}],
+                        "echo": [list(p) for p in parse_qsl(query, keep_blank_values=True)],
+                    },
+                    {},
+                )
         return 404, {"message": f"no such resource: {method} {path}"}, {}
 
     # -- a browser view -----------------------------------------------------------------
@@ -542,7 +719,9 @@ class ConnectHost:
             return "<h1>Simulated site</h1><p>The app is not installed.</p>"
         account = next(iter(self.accounts.values()))
         pages = [
-            m for m in self.descriptor.get("modules", {}).get("generalPages", []) if isinstance(m, dict)
+            m
+            for m in self.descriptor.get("modules", {}).get("generalPages", [])
+            if isinstance(m, dict)
         ]
         links = "".join(
             f'<li><a href="/?module={html.escape(m["key"])}">{html.escape(str(m.get("name", {}).get("value", m["key"])))}</a></li>'
@@ -560,6 +739,10 @@ class ConnectHost:
         )
 
 
+def _text(response: Any) -> str:
+    return bytes(response.content).decode("utf-8", "replace")
+
+
 def _oauth_error(error: str, description: str) -> Refusal:
     return Refusal(400, json.dumps({"error": error, "error_description": description}))
 
@@ -571,8 +754,18 @@ def _handler_for(host: ConnectHost) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
-            data = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        def _send(
+            self,
+            status: int,
+            body: Any,
+            headers: dict[str, str] | None = None,
+            content_type: str = "application/json",
+        ) -> None:
+            data = (
+                body
+                if isinstance(body, bytes)
+                else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+            )
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
@@ -585,11 +778,16 @@ def _handler_for(host: ConnectHost) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             raw_path, _, query = self.path.partition("?")
-            entry = {"direction": "in", "method": self.command, "path": raw_path, "query": query,
-                     "auth": (self.headers.get("Authorization") or "").split(" ", 1)[0]}
+            entry = {
+                "direction": "in",
+                "method": self.command,
+                "path": raw_path,
+                "query": query,
+                "auth": (self.headers.get("Authorization") or "").split(" ", 1)[0],
+            }
             try:
                 if raw_path.startswith("/keys/") and self.command == "GET":
-                    kid = raw_path[len("/keys/"):]
+                    kid = raw_path[len("/keys/") :]
                     if kid != host.key.kid:
                         raise Refusal(404, "no such key")
                     self._send(200, host.key.public_pem, content_type="application/x-pem-file")
@@ -600,17 +798,23 @@ def _handler_for(host: ConnectHost) -> type[BaseHTTPRequestHandler]:
                     entry["status"] = 200
                 elif raw_path in ("/", "") and self.command == "GET":
                     module = dict(parse_qsl(query)).get("module")
-                    self._send(200, host.browser_page(module), content_type="text/html; charset=utf-8")
+                    self._send(
+                        200, host.browser_page(module), content_type="text/html; charset=utf-8"
+                    )
                     entry["status"] = 200
                 elif raw_path.startswith(("/rest/", "/wiki/")):
-                    status, payload, headers = host.handle_rest(self.command, raw_path, query, self.headers.get("Authorization", ""))
+                    status, payload, headers = host.handle_rest(
+                        self.command, raw_path, query, self.headers.get("Authorization", "")
+                    )
                     self._send(status, payload, headers)
                     entry["status"] = status
                 else:
                     raise Refusal(404, f"no such resource {raw_path}")
             except Refusal as refusal:
                 message = refusal.message
-                reason: Any = json.loads(message) if message.startswith("{") else {"message": message}
+                reason: Any = (
+                    json.loads(message) if message.startswith("{") else {"message": message}
+                )
                 headers = dict(refusal.headers)
                 if refusal.status == 401:
                     headers.setdefault("WWW-Authenticate", 'JWT realm="simulated-site"')
@@ -628,9 +832,13 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m django_atlassian_connect.testing.host",
         description="Run a simulated Atlassian site and install a Connect app into it.",
     )
-    parser.add_argument("descriptor_url", nargs="?", help="the app's /atlassian-connect.json URL (installs it)")
+    parser.add_argument(
+        "descriptor_url", nargs="?", help="the app's /atlassian-connect.json URL (installs it)"
+    )
     parser.add_argument("--product", choices=["jira", "confluence"], default="jira")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)"
+    )
     args = parser.parse_args(argv)
     host = ConnectHost(product=args.product, port=args.port).start()
     print(f"Simulated {args.product} site on {host.url}")

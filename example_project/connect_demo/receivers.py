@@ -14,4 +14,6 @@ def on_installed(sender, tenant, created, **kwargs):
 
 @receiver(shared_secret_rotated)
 def on_rotated(sender, tenant, previous_fingerprint, fingerprint, **kwargs):
-    logger.info("shared secret of %s rotated: %s -> %s", tenant.base_url, previous_fingerprint, fingerprint)
+    logger.info(
+        "shared secret of %s rotated: %s -> %s", tenant.base_url, previous_fingerprint, fingerprint
+    )

@@ -10,7 +10,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from django_atlassian_connect.authentication import ConnectContextJWTAuthentication
+from django_atlassian_connect.client import ConnectClient
 from django_atlassian_connect.decorators import connect_jwt_required
+from django_atlassian_connect.exceptions import (
+    ConnectAPIError,
+    ConnectClientError,
+    ImpersonationError,
+)
 from django_atlassian_connect.signals import webhook_received
 
 from .models import IssueEvent
@@ -35,7 +41,9 @@ class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
     def get(self, request):
-        return Response({"clientKey": request.auth.client_key, "accountId": request.user.account_id})
+        return Response(
+            {"clientKey": request.auth.client_key, "accountId": request.user.account_id}
+        )
 
 
 @require_POST
@@ -45,7 +53,9 @@ def issue_created(request: HttpRequest) -> JsonResponse:
     try:
         payload = json.loads(request.body or b"{}")
     except ValueError:
-        return JsonResponse({"detail": "The webhook body is not JSON.", "code": "payload_invalid"}, status=400)
+        return JsonResponse(
+            {"detail": "The webhook body is not JSON.", "code": "payload_invalid"}, status=400
+        )
     if not isinstance(payload, dict):
         payload = {}
     issue = payload.get("issue") if isinstance(payload.get("issue"), dict) else {}
@@ -56,6 +66,38 @@ def issue_created(request: HttpRequest) -> JsonResponse:
         issue_key=str(issue.get("key", ""))[:100],
     )
     webhook_received.send(
-        sender=type(tenant), tenant=tenant, event="jira:issue_created", payload=payload, request=request
+        sender=type(tenant),
+        tenant=tenant,
+        event="jira:issue_created",
+        payload=payload,
+        request=request,
     )
     return JsonResponse({"received": True}, status=200)
+
+
+def _call(label: str, session_factory, path: str) -> dict:
+    """One outbound call, its result or the error's explanation."""
+    try:
+        response = session_factory().get(path)
+        return {"label": label, "ok": True, "status": response.status_code, "body": response.json()}
+    except (ConnectAPIError, ConnectClientError, ImpersonationError) as exc:
+        return {"label": label, "ok": False, "error": type(exc).__name__, "detail": str(exc)}
+
+
+@require_GET
+@connect_jwt_required
+def product(request: HttpRequest) -> HttpResponse:
+    """Calls the product's REST API as the app and as the current user."""
+    auth = request.connect
+    client = ConnectClient(auth.tenant)
+    path = "/rest/api/user/current" if auth.tenant.is_confluence else "/rest/api/3/myself"
+    calls = [_call("as the app", client.as_app, path)]
+    if auth.account_id:
+        calls.append(
+            _call("as the user", lambda: client.as_user(auth.account_id, scopes=["READ"]), path)
+        )
+    if request.GET.get("format") == "json" or "application/json" in request.headers.get(
+        "Accept", ""
+    ):
+        return JsonResponse({"calls": calls})
+    return render(request, "connect_demo/product.html", {"tenant": auth.tenant, "calls": calls})

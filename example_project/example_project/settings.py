@@ -11,14 +11,15 @@ DATABASE_URL                      dj-database-url form; default a SQLite file
 CELERY_BROKER_URL                 default none: tasks run eagerly
 DJANGO_DEBUG                      0 / 1
 DJANGO_SECRET_KEY                 a development key by default
+CONNECT_SECRET_GRACE_PERIOD       seconds a retired shared secret still verifies (900)
 """
 
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import django
 import dj_database_url
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,7 +36,9 @@ SECRET_KEY = os.environ.get(
 CONNECT_BASE_URL = os.environ.get("CONNECT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 _base = urlsplit(CONNECT_BASE_URL)
 
-ALLOWED_HOSTS = sorted({_base.hostname or "127.0.0.1", "127.0.0.1", "localhost", *env_list("DJANGO_ALLOWED_HOSTS", "")})
+ALLOWED_HOSTS = sorted(
+    {_base.hostname or "127.0.0.1", "127.0.0.1", "localhost", *env_list("DJANGO_ALLOWED_HOSTS", "")}
+)
 CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
 # Behind a TLS-terminating tunnel or proxy the request arrives as http.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -119,10 +122,12 @@ ATLASSIAN_CONNECT = {
     "ALLOWED_PRODUCT_HOSTS": env_list(
         "CONNECT_ALLOWED_PRODUCT_HOSTS", "*.atlassian.net,*.jira.com,*.jira-dev.com"
     ),
+    "SECRET_GRACE_PERIOD": int(os.environ.get("CONNECT_SECRET_GRACE_PERIOD", "900")),
     "DESCRIPTOR": {
         "modules": {
             "generalPages": [
-                {"key": "hello", "name": {"value": "Hello from Django"}, "url": "/hello"}
+                {"key": "hello", "name": {"value": "Hello from Django"}, "url": "/hello"},
+                {"key": "product", "name": {"value": "Calls to the product"}, "url": "/product"},
             ],
             "webhooks": [{"event": "jira:issue_created", "url": "/webhooks/issue-created"}],
         }
@@ -130,7 +135,10 @@ ATLASSIAN_CONNECT = {
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 LOGGING = {
     "version": 1,

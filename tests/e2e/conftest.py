@@ -35,14 +35,20 @@ class ExampleApp:
 
     def manage(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, str(MANAGE), *args], env=self.env, capture_output=True, text=True, timeout=120
+            [sys.executable, str(MANAGE), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
-def start_example_app(tmp_path: Path, key_server_url: str, extra_env: dict[str, str] | None = None) -> ExampleApp:
+def start_example_app(
+    tmp_path: Path, key_server_url: str, extra_env: dict[str, str] | None = None
+) -> ExampleApp:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
@@ -55,18 +61,28 @@ def start_example_app(tmp_path: Path, key_server_url: str, extra_env: dict[str, 
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'example.sqlite3'}")
+    env.pop("CELERY_BROKER_URL", None)
+    # The example project gets its own database: SQLite, or CONNECT_E2E_DATABASE_URL (CI).
+    env["DATABASE_URL"] = (
+        os.environ.get("CONNECT_E2E_DATABASE_URL") or f"sqlite:///{tmp_path / 'example.sqlite3'}"
+    )
     if extra_env:
         env.update(extra_env)
     migrate = subprocess.run(
-        [sys.executable, str(MANAGE), "migrate", "--noinput"], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, str(MANAGE), "migrate", "--noinput"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert migrate.returncode == 0, migrate.stderr
     log_path = tmp_path / "runserver.log"
     log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{port}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -95,7 +111,9 @@ def e2e_key_server(e2e_install_key: InstallKeyPair) -> Iterator[InstallKeyServer
 
 
 @pytest.fixture(scope="module")
-def example_app(tmp_path_factory: pytest.TempPathFactory, e2e_key_server: InstallKeyServer) -> Iterator[ExampleApp]:
+def example_app(
+    tmp_path_factory: pytest.TempPathFactory, e2e_key_server: InstallKeyServer
+) -> Iterator[ExampleApp]:
     app = start_example_app(tmp_path_factory.mktemp("example"), e2e_key_server.url)
     try:
         yield app

@@ -28,11 +28,21 @@ def tenant(example_app, e2e_install_key):
         "sharedSecret": "ATCO" + uuid.uuid4().hex * 2,
         "baseUrl": "https://e2e-site.atlassian.net",
     }
-    body = {"key": APP_KEY, "productType": "jira", "eventType": "installed", "oauthClientId": "oc-1", **site}
-    token = install_token(e2e_install_key, client_key=site["clientKey"], app_base_url=example_app.base_url)
+    body = {
+        "key": APP_KEY,
+        "productType": "jira",
+        "eventType": "installed",
+        "oauthClientId": "oc-1",
+        **site,
+    }
+    token = install_token(
+        e2e_install_key, client_key=site["clientKey"], app_base_url=example_app.base_url
+    )
     response = requests.post(
         f"{example_app.base_url}{descriptor['lifecycle']['installed']}",
-        json=body, headers={"Authorization": f"JWT {token}"}, timeout=10,
+        json=body,
+        headers={"Authorization": f"JWT {token}"},
+        timeout=10,
     )
     assert response.status_code == 204, response.text
     return site
@@ -40,13 +50,23 @@ def tenant(example_app, e2e_install_key):
 
 def page_token(app, tenant, url, **kwargs):
     return request_token(
-        client_key=tenant["clientKey"], secret=kwargs.pop("secret", tenant["sharedSecret"]),
-        method=kwargs.pop("method", "GET"), url=url, app_base_url=app.base_url, account_id=ACCOUNT, **kwargs,
+        client_key=tenant["clientKey"],
+        secret=kwargs.pop("secret", tenant["sharedSecret"]),
+        method=kwargs.pop("method", "GET"),
+        url=url,
+        app_base_url=app.base_url,
+        account_id=ACCOUNT,
+        **kwargs,
     )
 
 
 def test_unsigned_install_is_refused(example_app, tenant):
-    body = {"key": APP_KEY, "clientKey": tenant["clientKey"], "sharedSecret": "hijack", "baseUrl": tenant["baseUrl"]}
+    body = {
+        "key": APP_KEY,
+        "clientKey": tenant["clientKey"],
+        "sharedSecret": "hijack",
+        "baseUrl": tenant["baseUrl"],
+    }
     response = requests.post(f"{example_app.base_url}/installed", json=body, timeout=10)
     assert response.status_code == 401
     assert response.json()["code"] == "token_missing"
@@ -62,7 +82,10 @@ def test_hello_page_with_iframe_token(example_app, tenant):
     response = requests.get(f"{example_app.base_url}{url}&jwt={token}", timeout=10)
     assert response.status_code == 200, response.text
     assert tenant["clientKey"] in response.text and ACCOUNT in response.text
-    assert response.headers["Content-Security-Policy"] == "frame-ancestors https://e2e-site.atlassian.net"
+    assert (
+        response.headers["Content-Security-Policy"]
+        == "frame-ancestors https://e2e-site.atlassian.net"
+    )
     assert "X-Frame-Options" not in response.headers
 
 
@@ -70,10 +93,21 @@ def test_hello_page_with_iframe_token(example_app, tenant):
     "make_token,code",
     [
         (lambda app, t: page_token(app, t, "/hello", now=time.time() - 3600), "token_expired"),
-        (lambda app, t: page_token(app, t, "/hello", secret="wrong-secret-" + "x" * 30), "signature_invalid"),
+        (
+            lambda app, t: page_token(app, t, "/hello", secret="wrong-secret-" + "x" * 30),
+            "signature_invalid",
+        ),
         (lambda app, t: page_token(app, t, "/somewhere-else"), "qsh_mismatch"),
-        (lambda app, t: context_token(client_key=t["clientKey"], secret=t["sharedSecret"]), "context_qsh_not_allowed"),
-        (lambda app, t: request_token(client_key="jira:unknown", secret="s" * 40, method="GET", url="/hello"), "tenant_unknown"),
+        (
+            lambda app, t: context_token(client_key=t["clientKey"], secret=t["sharedSecret"]),
+            "context_qsh_not_allowed",
+        ),
+        (
+            lambda app, t: request_token(
+                client_key="jira:unknown", secret="s" * 40, method="GET", url="/hello"
+            ),
+            "tenant_unknown",
+        ),
         (lambda app, t: "not-a-token", "token_malformed"),
     ],
 )
@@ -91,15 +125,21 @@ def test_hello_without_token(example_app, tenant):
 
 
 def test_api_me_with_context_token(example_app, tenant):
-    token = context_token(client_key=tenant["clientKey"], secret=tenant["sharedSecret"], account_id=ACCOUNT)
-    response = requests.get(f"{example_app.base_url}/api/me", headers={"Authorization": f"JWT {token}"}, timeout=10)
+    token = context_token(
+        client_key=tenant["clientKey"], secret=tenant["sharedSecret"], account_id=ACCOUNT
+    )
+    response = requests.get(
+        f"{example_app.base_url}/api/me", headers={"Authorization": f"JWT {token}"}, timeout=10
+    )
     assert response.status_code == 200, response.text
     assert response.json() == {"clientKey": tenant["clientKey"], "accountId": ACCOUNT}
 
 
 def test_api_me_refuses_page_tokens(example_app, tenant):
     token = page_token(example_app, tenant, "/api/me")
-    response = requests.get(f"{example_app.base_url}/api/me", headers={"Authorization": f"JWT {token}"}, timeout=10)
+    response = requests.get(
+        f"{example_app.base_url}/api/me", headers={"Authorization": f"JWT {token}"}, timeout=10
+    )
     assert response.status_code == 401
     assert response.json()["code"] == "context_qsh_required"
 
@@ -109,11 +149,14 @@ def test_webhook_delivery(example_app, tenant):
     response = requests.post(
         f"{example_app.base_url}/webhooks/issue-created",
         json={"webhookEvent": "jira:issue_created", "issue": {"key": "DEMO-1"}},
-        headers={"Authorization": f"JWT {token}"}, timeout=10,
+        headers={"Authorization": f"JWT {token}"},
+        timeout=10,
     )
     assert response.status_code == 200, response.text
     stored = example_app.manage(
-        "shell", "-c", "from connect_demo.models import IssueEvent; print(list(IssueEvent.objects.values_list('issue_key', flat=True)))"
+        "shell",
+        "-c",
+        "from connect_demo.models import IssueEvent; print(list(IssueEvent.objects.values_list('issue_key', flat=True)))",
     )
     assert stored.stdout.strip().splitlines()[-1] == "['DEMO-1']", stored.stderr
 

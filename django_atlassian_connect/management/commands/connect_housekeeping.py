@@ -19,12 +19,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("jobs", nargs="*", metavar="JOB", help=f"one of {', '.join(JOBS)} (default: all)")
+        parser.add_argument(
+            "jobs", nargs="*", metavar="JOB", help=f"one of {', '.join(JOBS)} (default: all)"
+        )
 
     def handle(self, *args: Any, jobs: list[str], **options: Any) -> None:
         unknown = sorted(set(jobs) - set(JOBS))
         if unknown:
-            raise CommandError(f"Unknown job(s) {', '.join(unknown)}; choose from {', '.join(JOBS)}.")
+            raise CommandError(
+                f"Unknown job(s) {', '.join(unknown)}; choose from {', '.join(JOBS)}."
+            )
         for name in jobs or list(JOBS):
             result = JOBS[name]()
             self.stdout.write(f"{name}: {json.dumps(result)}")

@@ -41,12 +41,14 @@ class Command(BaseCommand):
         pk = connection.ops.quote_name(model._meta.pk.column)
         count = 0
         with transaction.atomic(using=alias), connection.cursor() as cursor:
-            cursor.execute(f"SELECT {pk}, {column} FROM {table} WHERE {column} IS NOT NULL")
+            # Identifiers come from model metadata, quoted by the backend; values are parameters.
+            cursor.execute(f"SELECT {pk}, {column} FROM {table} WHERE {column} IS NOT NULL")  # noqa: S608
             for row_pk, ciphertext in cursor.fetchall():
                 rotated = crypto.reencrypt(ciphertext)
                 count += 1
                 if not dry_run:
                     cursor.execute(
-                        f"UPDATE {table} SET {column} = %s WHERE {pk} = %s", [rotated, row_pk]
+                        f"UPDATE {table} SET {column} = %s WHERE {pk} = %s",  # noqa: S608
+                        [rotated, row_pk],
                     )
         return count

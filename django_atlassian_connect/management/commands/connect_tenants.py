@@ -27,4 +27,6 @@ class Command(BaseCommand):
                 f"secret {current.fingerprint if current else '-'}"
             )
         if not count:
-            self.stdout.write("No tenants." if all else "No installed tenants (--all lists uninstalled ones).")
+            self.stdout.write(
+                "No tenants." if all else "No installed tenants (--all lists uninstalled ones)."
+            )

@@ -1,0 +1,136 @@
+"""pytest fixtures for testing your own Connect app (needs pytest-django).
+
+Installed with the package and inert until a test asks for a fixture:
+
+- ``connect_host``: a started :class:`ConnectHost` (simulated Jira site) with
+  ``INSTALL_KEYS_URL``, ``AUTHORIZATION_SERVER_URL`` and
+  ``ALLOWED_PRODUCT_HOSTS`` pointed at it. Lifecycle callbacks reach your app
+  through Django's test client, so no live server is needed.
+- ``connect_tenant``: your app installed into ``connect_host`` with a real
+  signed install; the tenant model instance.
+- ``connect_client``: a Django test client that adds Connect tokens::
+
+      def test_me(connect_client):
+          response = connect_client.context_get("/api/me")
+          assert response.json()["accountId"] == connect_client.account_id
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+
+def _django_transport(client: Any, app_base_url: str) -> Any:
+    """Deliver the host's requests to the app through ``django.test.Client``."""
+    import json
+
+    base_path = urlsplit(app_base_url).path.rstrip("/")
+
+    def transport(method: str, url: str, body: Any, headers: dict[str, str]) -> Any:
+        parts = urlsplit(url)
+        path = (
+            parts.path[len(base_path) :]
+            if base_path and parts.path.startswith(base_path)
+            else parts.path
+        )
+        if parts.query:
+            path += "?" + parts.query
+        extra = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+        if method == "GET":
+            return client.get(path, **extra)
+        return client.generic(
+            method, path, json.dumps(body or {}), content_type="application/json", **extra
+        )
+
+    return transport
+
+
+class ConnectTestClient:
+    """A ``django.test.Client`` wrapper that signs requests like the product.
+
+    ``page_get`` / ``page_post`` send a request token (qsh of that request),
+    as iframes and webhooks do; ``context_get`` / ``context_post`` send a
+    context token, as ``AP.context.getToken()`` does.
+    """
+
+    def __init__(self, host: Any, account_id: str | None) -> None:
+        from django.test import Client
+
+        self.host = host
+        self.account_id = account_id
+        self.django = Client()
+
+    def _auth(self, token: str) -> dict[str, str]:
+        return {"HTTP_AUTHORIZATION": f"JWT {token}"}
+
+    def page_get(self, path: str, **extra: Any) -> Any:
+        token = self.host.request_token("GET", path, account_id=self.account_id)
+        return self.django.get(path, **self._auth(token), **extra)
+
+    def page_post(
+        self, path: str, data: Any = None, content_type: str = "application/json", **extra: Any
+    ) -> Any:
+        token = self.host.request_token("POST", path, account_id=self.account_id)
+        return self.django.post(
+            path, data or {}, content_type=content_type, **self._auth(token), **extra
+        )
+
+    def context_get(self, path: str, **extra: Any) -> Any:
+        return self.django.get(
+            path, **self._auth(self.host.context_token(self.account_id)), **extra
+        )
+
+    def context_post(
+        self, path: str, data: Any = None, content_type: str = "application/json", **extra: Any
+    ) -> Any:
+        token = self.host.context_token(self.account_id)
+        return self.django.post(
+            path, data or {}, content_type=content_type, **self._auth(token), **extra
+        )
+
+
+@pytest.fixture
+def connect_host(settings: Any) -> Iterator[Any]:
+    """A simulated Jira site on 127.0.0.1, wired into ATLASSIAN_CONNECT."""
+    from django.test import Client
+
+    from django_atlassian_connect import keys
+    from django_atlassian_connect.conf import DEFAULTS, connect_settings
+    from django_atlassian_connect.testing.host import ConnectHost
+
+    with ConnectHost() as host:
+        conf = dict(getattr(settings, "ATLASSIAN_CONNECT", {}) or {})
+        hosts = list(conf.get("ALLOWED_PRODUCT_HOSTS", DEFAULTS["ALLOWED_PRODUCT_HOSTS"]))
+        conf.update(
+            INSTALL_KEYS_URL=host.keys_url,
+            AUTHORIZATION_SERVER_URL=host.url,
+            ALLOWED_PRODUCT_HOSTS=[*hosts, "127.0.0.1"],
+        )
+        settings.ATLASSIAN_CONNECT = conf
+        host.transport = _django_transport(Client(), connect_settings.BASE_URL)
+        yield host
+        keys.clear_memory_cache()
+
+
+@pytest.fixture
+def connect_tenant(connect_host: Any, db: None) -> Any:
+    """The app installed into ``connect_host`` (signed install); the tenant."""
+    from django.urls import reverse
+
+    from django_atlassian_connect.conf import connect_settings
+    from django_atlassian_connect.models import get_tenant_model
+
+    # The path from reverse() includes any script prefix; BASE_URL's path is stripped by the transport.
+    descriptor_path = reverse("atlassian_connect:descriptor")
+    connect_host.install(connect_settings.BASE_URL + descriptor_path)
+    return get_tenant_model()._default_manager.get(client_key=connect_host.client_key)
+
+
+@pytest.fixture
+def connect_client(connect_host: Any, connect_tenant: Any) -> ConnectTestClient:
+    """A test client whose requests carry tokens of the first simulated user."""
+    return ConnectTestClient(connect_host, next(iter(connect_host.accounts)))

@@ -1,0 +1,132 @@
+"""A real Celery worker (Redis broker) runs our tasks for the example project.
+
+Skipped, with the reason shown, when no Redis is reachable; `.ci/run` starts one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from django_atlassian_connect.testing.host import ConnectHost
+from tests.e2e.conftest import MANAGE, ROOT, start_example_app
+
+pytestmark = pytest.mark.e2e
+
+REDIS_URL = (
+    os.environ.get("CONNECT_TEST_REDIS_URL")
+    or os.environ.get("CELERY_BROKER_URL")
+    or "redis://127.0.0.1:6379/1"
+)
+
+
+def redis_available() -> bool:
+    try:
+        import redis
+    except ImportError:
+        return False
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def worker_setup(tmp_path_factory):
+    if not redis_available():
+        pytest.skip(f"no Redis broker reachable at {REDIS_URL} (.ci/run starts one)")
+    tmp = tmp_path_factory.mktemp("celery")
+    host = ConnectHost().start()
+    app = start_example_app(
+        tmp,
+        host.keys_url,
+        extra_env={
+            "CONNECT_AUTHORIZATION_SERVER_URL": host.url,
+            "CONNECT_ALLOWED_PRODUCT_HOSTS": "127.0.0.1",
+        },
+    )
+    env = {
+        **app.env,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_RESULT_BACKEND": REDIS_URL,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "example_project"), str(ROOT)]),
+    }
+    log_path = tmp / "worker.log"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "example_project",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT / "example_project",
+        env=env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        host.install(app.base_url + "/atlassian-connect.json")
+        deadline = time.monotonic() + 60
+        while "ready" not in log_path.read_text() and time.monotonic() < deadline:
+            assert worker.poll() is None, log_path.read_text()
+            time.sleep(0.3)
+        yield host, app, env, log_path
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        app.process.terminate()
+        app.process.wait(timeout=10)
+        host.stop()
+
+
+def run_task(env, code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "shell", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_worker_verifies_installations_against_the_site(worker_setup):
+    host, _app, env, log_path = worker_setup
+    calls_before = len([e for e in host.log if e.get("path") == "/rest/api/3/myself"])
+    out = run_task(
+        env,
+        "from django_atlassian_connect.tasks import verify_installations as t; "
+        "print(t.delay().get(timeout=60))",
+    )
+    assert out == "{'ok': 1, 'unauthorized': 0, 'forbidden': 0, 'error': 0}"
+    assert len([e for e in host.log if e.get("path") == "/rest/api/3/myself"]) == calls_before + 1
+    assert (
+        "django_atlassian_connect.verify_installations" in log_path.read_text()
+    )  # the worker ran it
+
+
+def test_worker_purges_and_refreshes(worker_setup):
+    _host, _app, env, log_path = worker_setup
+    out = run_task(
+        env,
+        "from django_atlassian_connect.tasks import purge_retired_secrets as t; print(t.delay().get(timeout=60))",
+    )
+    assert out == "0"
+    out = run_task(
+        env,
+        "from django_atlassian_connect.tasks import refresh_access_tokens as t; print(t.delay().get(timeout=60))",
+    )
+    assert out == "{'refreshed': 0, 'failed': 0}"
+    assert "django_atlassian_connect.purge_retired_secrets" in log_path.read_text()
