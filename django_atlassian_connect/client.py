@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,15 +50,24 @@ SCOPE_FOR_METHOD = {
 }
 
 
-def current_secret(tenant: AbstractTenant) -> SharedSecret:
-    secret = tenant.shared_secrets.filter(retired_at__isnull=True).first()
-    if secret is None or secret.secret is None:
+@dataclass(frozen=True)
+class SigningSecret:
+    """The tenant's current shared secret, as used for signing."""
+
+    value: str = field(repr=False)
+    fingerprint: str
+    current_since: datetime
+
+
+def current_secret(tenant: AbstractTenant) -> SigningSecret:
+    row = SharedSecret.objects.filter(tenant_id=tenant.pk, retired_at__isnull=True).first()
+    if row is None or row.secret is None:
         raise ConnectClientError(
             "secret_missing",
             f"The installation {tenant.client_key} has no current shared secret.",
             hint="It arrives with the 'installed' callback: reinstall the app on the site.",
         )
-    return secret
+    return SigningSecret(str(row.secret), row.fingerprint, row.became_current_at)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -225,7 +236,7 @@ class AppSession(ConnectSession):
         canonical = canonical_request(prepared.method or "GET", prepared.url or "", self.base_url)
         token = encode_app_token(
             app_key=connect_settings.APP_KEY,
-            secret=secret.secret,
+            secret=secret.value,
             qsh=hash_canonical_request(canonical),
             lifetime=connect_settings.APP_TOKEN_LIFETIME,
         )
@@ -233,7 +244,7 @@ class AppSession(ConnectSession):
         # Kept for the error hint; fingerprints and canonical requests are not secret.
         prepared.connect_signing = {  # type: ignore[attr-defined]
             "fingerprint": secret.fingerprint,
-            "current_since": secret.became_current_at,
+            "current_since": secret.current_since,
             "canonical": canonical,
             "iat": int(time.time()),
         }

@@ -36,7 +36,7 @@ class CappedRetry(Retry):
         new.max_retry_after = self.max_retry_after
         return new  # type: ignore[return-value]
 
-    def increment(
+    def increment(  # type: ignore[override]
         self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
     ) -> Retry:
         response = kwargs.get("response")
@@ -44,7 +44,7 @@ class CappedRetry(Retry):
             retry_after = self.get_retry_after(response)
             if retry_after is not None and retry_after > self.max_retry_after:
                 raise MaxRetryError(
-                    kwargs.get("_pool"),
+                    kwargs.get("_pool"),  # type: ignore[arg-type]
                     url or "",
                     ResponseError(f"Retry-After {retry_after:g} s exceeds MAX_RETRY_AFTER"),
                 )
@@ -79,7 +79,7 @@ class TimeoutSession(requests.Session):
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.default_timeout)
-        return super().request(method, url, *args, **kwargs)
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def configure_session(

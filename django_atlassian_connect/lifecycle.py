@@ -268,7 +268,7 @@ def _store_secret(
     """
     current = (
         SharedSecret.objects.select_for_update()
-        .filter(tenant=tenant, retired_at__isnull=True)
+        .filter(tenant_id=tenant.pk, retired_at__isnull=True)
         .first()
     )
     if (
@@ -308,7 +308,7 @@ def _record(
     return LifecycleEvent.objects.create(
         event_type=event_type,
         client_key=key[:255] if isinstance(key, str) else "",
-        tenant=tenant,
+        tenant_id=tenant.pk if tenant is not None else None,
         accepted=error is None,
         status_code=error.status_code if error else status_code,
         error_code=error.code if error else "",

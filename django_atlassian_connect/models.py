@@ -23,7 +23,7 @@ from .fields import EncryptedTextField
 install_tenant_model_default()
 
 if TYPE_CHECKING:
-    from django.db.models.manager import RelatedManager
+    from django_stubs_ext.db.models.manager import RelatedManager
 
 
 class ProductType(models.TextChoices):

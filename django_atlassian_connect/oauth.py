@@ -183,7 +183,7 @@ def get_access_token(
     if not tenant.oauth_client_id:
         build_assertion(tenant, account_id, "")  # raises oauth_client_id_missing
     now = timezone.now()
-    lookup = {"tenant": tenant, "account_id": account_id, "scopes": scope_key}
+    lookup = {"tenant_id": tenant.pk, "account_id": account_id, "scopes": scope_key}
     if not force_refresh:
         row = AccessToken.objects.filter(**lookup).first()
         if row is not None and _is_fresh(row, now):
@@ -219,7 +219,7 @@ def _grant_locked(
             _touch(row, now)
             return str(row.token)
         token, expires_in = request_grant(
-            tenant, account_id, scope_key, current_secret(tenant).secret
+            tenant, account_id, scope_key, current_secret(tenant).value
         )
         now = timezone.now()
         row.token = token
@@ -242,7 +242,7 @@ def forget_access_token(
 ) -> None:
     """Drop a cached token (the product refused it)."""
     AccessToken.objects.filter(
-        tenant=tenant, account_id=account_id, scopes=normalise_scopes(scopes)
+        tenant_id=tenant.pk, account_id=account_id, scopes=normalise_scopes(scopes)
     ).update(token=None, expires_at=_EPOCH)
 
 

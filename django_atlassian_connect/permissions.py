@@ -27,4 +27,7 @@ class IsConnectUser(IsConnectTenant):
     message = "This endpoint needs a Connect token of a logged-in Atlassian user."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return super().has_permission(request, view) and request.user.account_id is not None
+        return (
+            super().has_permission(request, view)
+            and getattr(request.user, "account_id", None) is not None
+        )

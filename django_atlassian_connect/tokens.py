@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import HMACAlgorithm, RSAAlgorithm
 
 from .exceptions import ConnectAuthError
@@ -253,6 +254,8 @@ def verify_rs256(parsed: ParsedToken, public_key_pem: str | bytes) -> None:
     require_algorithm(parsed, RS256)
     try:
         key = _RSA_SHA256.prepare_key(public_key_pem)
+        if not isinstance(key, RSAPublicKey):
+            raise TypeError("a private key is not an install public key")
         valid = _RSA_SHA256.verify(parsed.signing_input, key, parsed.signature)
     except (jwt.InvalidKeyError, ValueError, TypeError) as exc:
         raise ConnectAuthError(

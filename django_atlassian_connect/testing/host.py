@@ -778,7 +778,7 @@ def _handler_for(host: ConnectHost) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             raw_path, _, query = self.path.partition("?")
-            entry = {
+            entry: dict[str, Any] = {
                 "direction": "in",
                 "method": self.command,
                 "path": raw_path,

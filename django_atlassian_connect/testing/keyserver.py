@@ -64,8 +64,7 @@ class InstallKeyServer:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() the server first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> InstallKeyServer:
         owner = self

@@ -65,23 +65,23 @@ class ConnectTestClient:
         self.django = Client()
 
     def _auth(self, token: str) -> dict[str, str]:
-        return {"HTTP_AUTHORIZATION": f"JWT {token}"}
+        return {"Authorization": f"JWT {token}"}
 
     def page_get(self, path: str, **extra: Any) -> Any:
         token = self.host.request_token("GET", path, account_id=self.account_id)
-        return self.django.get(path, **self._auth(token), **extra)
+        return self.django.get(path, headers=self._auth(token), **extra)
 
     def page_post(
         self, path: str, data: Any = None, content_type: str = "application/json", **extra: Any
     ) -> Any:
         token = self.host.request_token("POST", path, account_id=self.account_id)
         return self.django.post(
-            path, data or {}, content_type=content_type, **self._auth(token), **extra
+            path, data or {}, content_type=content_type, headers=self._auth(token), **extra
         )
 
     def context_get(self, path: str, **extra: Any) -> Any:
         return self.django.get(
-            path, **self._auth(self.host.context_token(self.account_id)), **extra
+            path, headers=self._auth(self.host.context_token(self.account_id)), **extra
         )
 
     def context_post(
@@ -89,7 +89,7 @@ class ConnectTestClient:
     ) -> Any:
         token = self.host.context_token(self.account_id)
         return self.django.post(
-            path, data or {}, content_type=content_type, **self._auth(token), **extra
+            path, data or {}, content_type=content_type, headers=self._auth(token), **extra
         )
 
 

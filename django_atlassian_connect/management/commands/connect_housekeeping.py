@@ -1,11 +1,12 @@
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from django_atlassian_connect import maintenance
 
-JOBS = {
+JOBS: dict[str, Callable[[], Any]] = {
     "refresh_access_tokens": maintenance.refresh_access_tokens,
     "purge_retired_secrets": maintenance.purge_retired_secrets,
     "verify_installations": maintenance.verify_installations,

@@ -37,7 +37,7 @@ class Command(BaseCommand):
         alias = router.db_for_write(model)
         connection = connections[alias]
         table = connection.ops.quote_name(model._meta.db_table)
-        column = connection.ops.quote_name(field.column)
+        column = connection.ops.quote_name(str(field.column))
         pk = connection.ops.quote_name(model._meta.pk.column)
         count = 0
         with transaction.atomic(using=alias), connection.cursor() as cursor:
