@@ -355,12 +355,13 @@ def log_refusal(request: HttpRequest, error: ConnectAuthError) -> None:
         except Exception:  # pragma: no cover - diagnostics must never fail
             extra = ""
     logger.warning(
-        "connect request refused: code=%s client_key=%s method=%s path=%s detail=%s%s",
+        "connect request refused: code=%s client_key=%s method=%s path=%s detail=%s hint=%s%s",
         error.code,
         error.client_key or "-",
         request.method,
         request.path,
         error.detail,
+        error.hint,
         extra,
         extra={"connect_code": error.code, "client_key": error.client_key},
     )
