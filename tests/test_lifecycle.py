@@ -471,3 +471,23 @@ def test_secret_is_encrypted_in_the_database(installed_site):
         cursor.execute(f"SELECT secret FROM {SharedSecret._meta.db_table}")
         stored = [row[0] for row in cursor.fetchall()]
     assert stored and all(installed_site.secret not in value for value in stored)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(
+            {
+                "key": "com.example.tests",
+                "clientKey": "c",
+                "sharedSecret": "s",
+                "baseUrl": "https://[bad",
+            }
+        ),
+        b"[" * 100_00 + b"]" * 100_00,
+    ],
+)
+def test_hostile_bodies_are_refused_not_crashing(victim, body):
+    response = victim.post("installed", body, victim.signed())
+    assert_refused_install(victim, response, "payload_invalid")
+    assert db_snapshot() == victim.snapshot
