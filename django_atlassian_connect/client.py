@@ -20,17 +20,17 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from . import oauth
+from . import oauth, tenant_cache
 from .conf import connect_settings
 from .exceptions import ConnectAPIError, ConnectClientError
 from .http import TimeoutSession, configure_session
-from .models import AbstractTenant, SharedSecret
+from .models import AbstractTenant
 from .qsh import canonical_request, hash_canonical_request
 from .tokens import encode_app_token
 
@@ -60,14 +60,20 @@ class SigningSecret:
 
 
 def current_secret(tenant: AbstractTenant) -> SigningSecret:
-    row = SharedSecret.objects.filter(tenant_id=tenant.pk, retired_at__isnull=True).first()
-    if row is None or row.secret is None:
+    """The secret that signs outbound calls (from the warm-path cache)."""
+    snapshot, _ = tenant_cache.get(tenant.client_key)
+    entry = snapshot.current if snapshot else None
+    if entry is None:
         raise ConnectClientError(
             "secret_missing",
             f"The installation {tenant.client_key} has no current shared secret.",
             hint="It arrives with the 'installed' callback: reinstall the app on the site.",
         )
-    return SigningSecret(str(row.secret), row.fingerprint, row.became_current_at)
+    return SigningSecret(
+        tenant_cache.decrypt(entry),
+        entry.fingerprint,
+        datetime.fromtimestamp(entry.became_current_at, tz=UTC),
+    )
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -248,6 +254,11 @@ class AppSession(ConnectSession):
             "canonical": canonical,
             "iat": int(time.time()),
         }
+
+    def on_error(self, response: requests.Response) -> None:
+        if response.status_code == 401:
+            # Our cached secret may be stale (a rotation seen by another process only).
+            tenant_cache.forget(self.tenant.client_key)
 
     def hint_for(self, response: requests.Response) -> str:
         if response.status_code != 401:

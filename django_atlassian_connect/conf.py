@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     # Encryption at rest: Fernet keys or passphrases; the first one encrypts.
     # None derives one key from SECRET_KEY (and SECRET_KEY_FALLBACKS to decrypt).
     "ENCRYPTION_KEYS": None,
+    # Warm path: tenants and secret ciphertext in this cache (None disables).
+    # Use a cache shared by all processes (Redis, Memcached) in production.
+    "TENANT_CACHE_ALIAS": "default",
+    "TENANT_CACHE_TIMEOUT": 3600,
     # Install public keys.
     "KEY_CACHE_ALIAS": "default",
     "KEY_CACHE_TIMEOUT": 24 * 3600,

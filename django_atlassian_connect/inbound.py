@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.utils.encoding import escape_uri_path
 
 from . import qsh as qsh_module
+from . import tenant_cache
 from .conf import connect_settings
 from .exceptions import ConnectAuthError, SecretDecryptionError
 from .models import AbstractTenant, get_tenant_model
@@ -230,18 +231,20 @@ def unverified_issuer(parsed: ParsedToken) -> str:
     return iss
 
 
-def load_tenant(
-    client_key: str, *, allow_uninstalled: bool = False, allow_disabled: bool = False
+def check_tenant_state(
+    tenant: AbstractTenant | None,
+    client_key: str,
+    *,
+    allow_uninstalled: bool = False,
+    allow_disabled: bool = False,
 ) -> AbstractTenant:
-    Tenant = get_tenant_model()
-    try:
-        tenant = Tenant._default_manager.get(client_key=client_key)
-    except Tenant.DoesNotExist:
+    """Refuse unknown, uninstalled and (by default) disabled tenants."""
+    if tenant is None:
         raise ConnectAuthError(
             "tenant_unknown",
             f"No installation has the clientKey {client_key!r} (the token's iss).",
             client_key=client_key,
-        ) from None
+        )
     if not tenant.is_installed and not allow_uninstalled:
         raise ConnectAuthError(
             "tenant_uninstalled",
@@ -259,32 +262,30 @@ def load_tenant(
     return tenant
 
 
-def secret_candidates(tenant: AbstractTenant) -> list[SecretCandidate]:
-    """The tenant's secrets still held: the current one first, then newest retired."""
-    candidates = []
-    rows = tenant.shared_secrets.filter(purged_at__isnull=True).order_by(
-        "-retired_at", "-became_current_at"
+def load_tenant(
+    client_key: str, *, allow_uninstalled: bool = False, allow_disabled: bool = False
+) -> AbstractTenant:
+    """The tenant from the database, refused when not usable."""
+    tenant = get_tenant_model()._default_manager.filter(client_key=client_key).first()
+    return check_tenant_state(
+        tenant, client_key, allow_uninstalled=allow_uninstalled, allow_disabled=allow_disabled
     )
+
+
+def _candidates(snapshot: tenant_cache.TenantSnapshot) -> list[SecretCandidate]:
     try:
-        for row in rows:
-            if row.secret is None:
-                continue
-            candidates.append(
-                SecretCandidate(
-                    secret=row.secret,
-                    label=row.fingerprint,
-                    retired_at=row.retired_at.timestamp() if row.retired_at else None,
-                )
-            )
+        return snapshot.candidates()
     except SecretDecryptionError:
         logger.error(
             "cannot decrypt the shared secrets of tenant %s: check ENCRYPTION_KEYS",
-            tenant.client_key,
+            snapshot.tenant.client_key,
         )
         raise
-    # Postgres sorts NULL first in DESC order, SQLite last: make "current first" explicit.
-    candidates.sort(key=lambda c: (c.retired_at is not None, -(c.retired_at or 0)))
-    return candidates
+
+
+def secret_candidates(tenant: AbstractTenant) -> list[SecretCandidate]:
+    """The tenant's secrets still held: the current one first, then newest retired."""
+    return _candidates(tenant_cache.TenantSnapshot(tenant, tenant_cache.load_secrets(tenant)))
 
 
 def verify_tenant_token(
@@ -292,12 +293,13 @@ def verify_tenant_token(
     tenant: AbstractTenant,
     *,
     now: float | None = None,
+    candidates: list[SecretCandidate] | None = None,
 ) -> VerifiedSecret:
     """Signature (current or in-grace secret) and times of an HS256 token."""
     require_algorithm(parsed, "HS256")
     verified = verify_hs256_with_secrets(
         parsed,
-        secret_candidates(tenant),
+        secret_candidates(tenant) if candidates is None else candidates,
         now=now,
         grace_period=connect_settings.SECRET_GRACE_PERIOD,
     )
@@ -333,8 +335,16 @@ def verify_request(
     raw, source = token
     parsed = parse_token(raw, max_length=connect_settings.MAX_TOKEN_LENGTH)
     require_algorithm(parsed, "HS256")
-    tenant = load_tenant(unverified_issuer(parsed), allow_disabled=allow_disabled)
-    verified = verify_tenant_token(parsed, tenant, now=now)
+    client_key = unverified_issuer(parsed)
+    snapshot, cached = tenant_cache.get(client_key)
+    try:
+        tenant, verified = _verify_against(snapshot, parsed, client_key, now, allow_disabled)
+    except ConnectAuthError as error:
+        if not cached or error.code not in _STALE_CACHE_CODES:
+            raise
+        # The cached state may predate a change another process made: ask the database once.
+        snapshot = tenant_cache.reload(client_key)
+        tenant, verified = _verify_against(snapshot, parsed, client_key, now, allow_disabled)
     body_params = form_params(request) if source == "form" else None
     check_qsh(parsed, context=context, matches=RequestQsh(request, body_params=body_params))
     return ConnectAuth(
@@ -344,6 +354,27 @@ def verify_request(
         secret_fingerprint=verified.candidate.label,
         signed_with_retired_secret=verified.retired,
     )
+
+
+# Refusals that a stale cache entry could cause; acceptance never depends on them.
+_STALE_CACHE_CODES = frozenset(
+    {"signature_invalid", "secret_retired", "tenant_uninstalled", "tenant_disabled"}
+)
+
+
+def _verify_against(
+    snapshot: tenant_cache.TenantSnapshot | None,
+    parsed: ParsedToken,
+    client_key: str,
+    now: float | None,
+    allow_disabled: bool,
+) -> tuple[AbstractTenant, VerifiedSecret]:
+    tenant = check_tenant_state(
+        snapshot.tenant if snapshot else None, client_key, allow_disabled=allow_disabled
+    )
+    assert snapshot is not None
+    verified = verify_tenant_token(parsed, tenant, now=now, candidates=_candidates(snapshot))
+    return tenant, verified
 
 
 def log_refusal(request: HttpRequest, error: ConnectAuthError) -> None:

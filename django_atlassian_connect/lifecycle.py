@@ -76,7 +76,7 @@ def parse_payload(body: bytes, event_type: str) -> dict[str, Any]:
     """The JSON body as a dict with the required string fields, or ``payload_invalid``."""
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ConnectAuthError(
             "payload_invalid", f"The {event_type} body is not valid JSON."
         ) from exc
@@ -117,8 +117,12 @@ def parse_payload(body: bytes, event_type: str) -> dict[str, Any]:
             f"A body with eventType {str(declared)[:20]!r} was sent to the {event_type} callback.",
             client_key=payload["clientKey"],
         )
-    parts = urlsplit(payload["baseUrl"])
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(payload["baseUrl"])
+        hostname = parts.hostname
+    except ValueError:  # e.g. "https://[bad"
+        hostname = None
+    if not hostname or parts.scheme not in ("http", "https"):
         raise ConnectAuthError(
             "payload_invalid",
             f"The baseUrl {payload['baseUrl'][:100]!r} is not an http(s) URL.",

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import signals
+from . import signals, tenant_cache
 from .client import ConnectClient
 from .conf import connect_settings
 from .exceptions import ConnectAPIError, ConnectClientError
@@ -38,9 +38,14 @@ def purge_retired_secrets(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     retention = max(connect_settings.SECRET_RETENTION, connect_settings.SECRET_GRACE_PERIOD)
-    count = SharedSecret.objects.filter(
+    due = SharedSecret.objects.filter(
         retired_at__lt=now - timedelta(seconds=retention), purged_at__isnull=True
-    ).update(secret=None, purged_at=now)
+    )
+    client_keys = set(due.values_list("tenant__client_key", flat=True))
+    count = due.update(secret=None, purged_at=now)
+    # update() sends no model signals: refresh the warm-path cache by hand.
+    for client_key in client_keys:
+        tenant_cache.refresh(client_key)
     if count:
         logger.info("purged the material of %d retired shared secret(s)", count)
     return count
