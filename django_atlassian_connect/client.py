@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,7 +55,7 @@ class SigningSecret:
 
     value: str = field(repr=False)
     fingerprint: str
-    current_since: datetime
+    current_since: float
 
 
 def current_secret(tenant: AbstractTenant) -> SigningSecret:
@@ -69,11 +68,7 @@ def current_secret(tenant: AbstractTenant) -> SigningSecret:
             f"The installation {tenant.client_key} has no current shared secret.",
             hint="It arrives with the 'installed' callback: reinstall the app on the site.",
         )
-    return SigningSecret(
-        tenant_cache.decrypt(entry),
-        entry.fingerprint,
-        datetime.fromtimestamp(entry.became_current_at, tz=UTC),
-    )
+    return SigningSecret(tenant_cache.decrypt(entry), entry.fingerprint, entry.became_current_at)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -268,7 +263,11 @@ class AppSession(ConnectSession):
         return (
             "The product refused the app's JWT. We signed with iss "
             f"{connect_settings.APP_KEY!r} and the shared secret {signing.get('fingerprint', '?')}"
-            + (f" (current since {since:%Y-%m-%dT%H:%M:%SZ})" if since else "")
+            + (
+                f" (current since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(since))})"
+                if since
+                else ""
+            )
             + f", qsh over {signing.get('canonical', '?')!r}. Likely causes: (1) the secret is "
             "stale because a newer 'installed' callback was missed or refused: check the "
             "tenant's lifecycle events, or reinstall the app; (2) clock skew: our clock "

@@ -59,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
     # Warm path: tenants and secret ciphertext in this cache (None disables).
     # Use a cache shared by all processes (Redis, Memcached) in production.
     "TENANT_CACHE_ALIAS": "default",
-    "TENANT_CACHE_TIMEOUT": 3600,
+    "TENANT_CACHE_TIMEOUT": 300,
     # Install public keys.
     "KEY_CACHE_ALIAS": "default",
     "KEY_CACHE_TIMEOUT": 24 * 3600,

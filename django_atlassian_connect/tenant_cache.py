@@ -2,9 +2,10 @@
 
 A :class:`TenantSnapshot` (the tenant row and its secrets as *ciphertext*) is
 kept in Django's cache (``TENANT_CACHE_ALIAS``; Redis or Memcached in
-production so every process sees the same). Secrets are decrypted only in
-process memory, once per ciphertext, never stored decrypted in the shared
-cache.
+production so every process sees the same) with a version key; each process
+also memoises the snapshot of the current version, so a warm request reads
+one short key. Secrets are decrypted only in process memory, once per
+ciphertext, never stored decrypted in the shared cache.
 
 Every change to a tenant or a secret row (lifecycle callbacks, admin, your
 own code) drops the entry at once and writes a fresh one after commit, so a
@@ -17,11 +18,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any
+import time
+import uuid
+from typing import Any, NamedTuple
 
 from django.core.cache import BaseCache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
@@ -33,22 +35,47 @@ from .tokens import SecretCandidate
 
 logger = logging.getLogger("django_atlassian_connect")
 
-_KEY_PREFIX = "atlassian_connect:tenant:v1:"
+_KEY_PREFIX = "atlassian_connect:tenant:v2:"
 _MAX_DECRYPTED = 4096
 
 
-@dataclass(frozen=True)
-class SecretEntry:
+class SecretEntry(NamedTuple):
     fingerprint: str
-    ciphertext: str = field(repr=False)
+    ciphertext: str
     became_current_at: float
     retired_at: float | None
 
+    def __repr__(self) -> str:
+        return f"SecretEntry({self.fingerprint!r}, retired_at={self.retired_at})"
 
-@dataclass(frozen=True)
+
 class TenantSnapshot:
-    tenant: AbstractTenant
-    secrets: tuple[SecretEntry, ...]
+    """A tenant row and its secrets; pickles as plain values (cheap to load)."""
+
+    __slots__ = ("_tenant", "secrets", "values")
+
+    def __init__(self, tenant: AbstractTenant, secrets: tuple[SecretEntry, ...]) -> None:
+        self._tenant: AbstractTenant | None = tenant
+        self.values = tuple(getattr(tenant, f.attname) for f in tenant._meta.concrete_fields)
+        self.secrets = secrets
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.values, self.secrets)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.values, self.secrets = state
+        self._tenant = None
+
+    def __repr__(self) -> str:
+        return f"<TenantSnapshot {self.values[:3]!r} secrets={self.secrets!r}>"
+
+    @property
+    def tenant(self) -> AbstractTenant:
+        if self._tenant is None:
+            model = get_tenant_model()
+            names = [f.attname for f in model._meta.concrete_fields]
+            self._tenant = model.from_db(None, names, list(self.values))
+        return self._tenant
 
     @property
     def current(self) -> SecretEntry | None:
@@ -63,24 +90,27 @@ class TenantSnapshot:
 
 
 class _Decrypted:
-    """Process-local LRU: ciphertext -> plaintext."""
+    """Process-local map ciphertext -> plaintext, bounded in size.
+
+    Reads take no lock (a dict lookup is atomic); when full, the oldest half
+    is dropped.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.items: OrderedDict[str, str] = OrderedDict()
+        self.items: dict[str, str] = {}
         self.lock = threading.Lock()
 
     def get(self, ciphertext: str) -> str:
-        with self.lock:
-            value = self.items.get(ciphertext)
-            if value is not None:
-                self.items.move_to_end(ciphertext)
-                return value
+        value = self.items.get(ciphertext)
+        if value is not None:
+            return value
         value = crypto.decrypt(ciphertext)
         with self.lock:
+            if len(self.items) >= self.size:
+                for key in list(self.items)[: self.size // 2]:
+                    del self.items[key]
             self.items[ciphertext] = value
-            if len(self.items) > self.size:
-                self.items.popitem(last=False)
         return value
 
     def clear(self) -> None:
@@ -103,6 +133,10 @@ def _cache() -> BaseCache | None:
 def cache_key(client_key: str) -> str:
     # Hashed: clientKeys may hold characters some cache backends refuse in keys.
     return _KEY_PREFIX + hashlib.sha256(client_key.encode("utf-8")).hexdigest()
+
+
+def _version_key(client_key: str) -> str:
+    return cache_key(client_key) + ":version"
 
 
 def load(client_key: str) -> TenantSnapshot | None:
@@ -138,43 +172,74 @@ def _safe(operation: str, func: Any, *args: Any) -> Any:
         return None
 
 
+# Process memory: client_key -> (version, snapshot). With a shared cache an
+# entry is used only while its version equals the version in the cache, so a
+# change committed by any process is seen by all at their next request, for
+# the price of reading one short key. A process-private cache (LocMemCache)
+# has nothing to share: the memo is used until the cache entry would expire.
+_memo: dict[str, tuple[str, TenantSnapshot]] = {}
+_memo_expiry: dict[str, float] = {}
+
+
+def _is_private(cache: BaseCache) -> bool:
+    return isinstance(cache, LocMemCache)
+
+
 def get(client_key: str) -> tuple[TenantSnapshot | None, bool]:
-    """``(snapshot, from_cache)``: the cache first, else the database (then cached)."""
+    """``(snapshot, from_cache)``: the caches first, else the database (then cached)."""
     cache = _cache()
-    key = cache_key(client_key)
-    if cache is not None:
-        snapshot = _safe("read", cache.get, key)
-        if isinstance(snapshot, TenantSnapshot):
-            return snapshot, True
+    if cache is None:
+        return load(client_key), False
+    if _is_private(cache):
+        memo = _memo.get(client_key)
+        if memo is not None and _memo_expiry.get(client_key, 0.0) > time.monotonic():
+            return memo[1], True
+    version = _safe("read", cache.get, _version_key(client_key))
+    if version is not None:
+        memo = _memo.get(client_key)
+        if memo is not None and memo[0] == version:
+            return memo[1], True
+        entry = _safe("read", cache.get, cache_key(client_key))
+        if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
+            _remember(client_key, entry)
+            return entry[1], True
     snapshot = load(client_key)
-    if snapshot is not None and cache is not None:
+    if snapshot is not None:
         # add(), not set(): never overwrite what a committed change just wrote.
-        _safe("write", cache.add, key, snapshot, connect_settings.TENANT_CACHE_TIMEOUT)
+        version = uuid.uuid4().hex
+        timeout = connect_settings.TENANT_CACHE_TIMEOUT
+        if _safe("write", cache.add, cache_key(client_key), (version, snapshot), timeout):
+            _safe("write", cache.add, _version_key(client_key), version, timeout)
     return snapshot, False
+
+
+def _remember(client_key: str, entry: tuple[str, TenantSnapshot]) -> None:
+    _memo[client_key] = entry
+    _memo_expiry[client_key] = time.monotonic() + connect_settings.TENANT_CACHE_TIMEOUT
 
 
 def reload(client_key: str) -> TenantSnapshot | None:
     """Read from the database and replace the cached entry."""
     snapshot = load(client_key)
     cache = _cache()
+    _memo.pop(client_key, None)
     if cache is not None:
         if snapshot is None:
-            _safe("delete", cache.delete, cache_key(client_key))
+            _safe("delete", cache.delete_many, [cache_key(client_key), _version_key(client_key)])
         else:
-            _safe(
-                "write",
-                cache.set,
-                cache_key(client_key),
-                snapshot,
-                connect_settings.TENANT_CACHE_TIMEOUT,
-            )
+            version = uuid.uuid4().hex
+            timeout = connect_settings.TENANT_CACHE_TIMEOUT
+            # The snapshot first: a reader that sees the new version finds it.
+            _safe("write", cache.set, cache_key(client_key), (version, snapshot), timeout)
+            _safe("write", cache.set, _version_key(client_key), version, timeout)
     return snapshot
 
 
 def forget(client_key: str) -> None:
+    _memo.pop(client_key, None)
     cache = _cache()
     if cache is not None:
-        _safe("delete", cache.delete, cache_key(client_key))
+        _safe("delete", cache.delete_many, [_version_key(client_key), cache_key(client_key)])
 
 
 def refresh(client_key: str) -> None:
@@ -184,7 +249,8 @@ def refresh(client_key: str) -> None:
 
 
 def clear_process_memory() -> None:
-    """Forget decrypted secrets held by this process (tests, key rotation)."""
+    """Forget what this process holds: snapshots and decrypted secrets."""
+    _memo.clear()
     _decrypted.clear()
 
 

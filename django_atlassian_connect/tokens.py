@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -65,12 +66,12 @@ class ParsedToken:
 
 
 def _b64decode(segment: str) -> bytes:
-    if not segment or any(c not in _B64URL for c in segment) or len(segment) % 4 == 1:
+    if len(segment) % 4 == 1 or not _B64URL.fullmatch(segment):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:

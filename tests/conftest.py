@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from django_atlassian_connect import keys
+from django_atlassian_connect import keys, tenant_cache
 from django_atlassian_connect.testing import (
     InstallKeyPair,
     InstallKeyServer,
@@ -45,6 +45,7 @@ def _connect_settings(settings: Any, key_server: InstallKeyServer) -> Iterator[N
     key_server.fail_with = None
     key_server.garbage = False
     keys.clear_memory_cache()
+    tenant_cache.clear_process_memory()
     from django.core.cache import cache
 
     cache.clear()

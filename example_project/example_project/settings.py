@@ -9,6 +9,7 @@ CONNECT_AUTHORIZATION_SERVER_URL  Atlassian's OAuth 2.0 authorization server
 CONNECT_ALLOWED_PRODUCT_HOSTS     comma-separated site host patterns
 DATABASE_URL                      dj-database-url form; default a SQLite file
 CELERY_BROKER_URL                 default none: tasks run eagerly
+CONNECT_CACHE_URL                 redis:// URL of a shared cache (default: per-process memory)
 DJANGO_DEBUG                      0 / 1
 DJANGO_SECRET_KEY                 a development key by default
 CONNECT_SECRET_GRACE_PERIOD       seconds a retired shared secret still verifies (900)
@@ -94,7 +95,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if django.VERSION >= (5, 1):
         DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A cache shared by all processes keeps the warm path exact across them.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CONNECT_CACHE_URL"]}
+        if os.environ.get("CONNECT_CACHE_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,0 +1,128 @@
+"""The warm path: authenticated requests and outbound signing without database queries."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+from django.core.cache import cache
+from rest_framework.request import Request
+
+from django_atlassian_connect import tenant_cache
+from django_atlassian_connect.authentication import ConnectJWTAuthentication
+from django_atlassian_connect.client import ConnectClient
+from django_atlassian_connect.models import SharedSecret, Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+def authenticate(rf, site, path="/drf/page", token=None):
+    token = token or site.page_token(path)
+    request = Request(rf.get(path, HTTP_AUTHORIZATION=f"JWT {token}"))
+    return ConnectJWTAuthentication().authenticate(request)
+
+
+def test_warm_authentication_makes_no_query(installed_site, rf, django_assert_num_queries):
+    authenticate(rf, installed_site)  # cold: fills the cache
+    with django_assert_num_queries(0):
+        user, auth = authenticate(rf, installed_site)
+    assert auth.client_key == installed_site.client_key
+
+
+def test_cold_authentication_is_two_queries(installed_site, rf, django_assert_num_queries):
+    cache.clear()
+    with django_assert_num_queries(2):  # the tenant, its secrets
+        authenticate(rf, installed_site)
+
+
+def test_rotation_takes_effect_at_once(installed_site, rf, django_assert_num_queries):
+    authenticate(rf, installed_site)
+    assert installed_site.install(secret="rotated-" + "n" * 40).status_code == 204
+    user, auth = authenticate(rf, installed_site)  # signed with the new secret
+    assert not auth.signed_with_retired_secret
+    with django_assert_num_queries(0):
+        authenticate(rf, installed_site)
+
+
+def test_uninstall_is_refused_at_once(installed_site, rf, client):
+    authenticate(rf, installed_site)
+    token = installed_site.page_token("/page")
+    assert client.get("/page", {"jwt": token}).status_code == 200
+    assert installed_site.uninstall().status_code == 204
+    assert client.get("/page", {"jwt": token}).json()["code"] == "tenant_uninstalled"
+
+
+def test_disable_is_refused_at_once(installed_site, client):
+    token = installed_site.page_token("/page")
+    assert client.get("/page", {"jwt": token}).status_code == 200
+    assert installed_site.hs_callback("disabled").status_code == 204
+    assert client.get("/page", {"jwt": token}).json()["code"] == "tenant_disabled"
+
+
+def test_stale_entry_from_another_process_is_corrected_on_refusal(installed_site, rf):
+    """Another process rotated the secret and its cache refresh never reached us."""
+    authenticate(rf, installed_site)
+    key = tenant_cache.cache_key(installed_site.client_key)
+    stale = cache.get_many([key, key + ":version"])
+    assert installed_site.install(secret="rotated-" + "p" * 40).status_code == 204
+    cache.set_many(stale)  # as if this process never saw the rotation
+    tenant_cache.clear_process_memory()
+    user, auth = authenticate(rf, installed_site)  # new secret: verified after one DB reload
+    assert auth.secret_fingerprint == Tenant.objects.get(client_key=installed_site.client_key).current_secret.fingerprint
+
+
+def test_the_shared_cache_holds_no_plaintext_secret(installed_site, rf):
+    authenticate(rf, installed_site)
+    version, snapshot = cache.get(tenant_cache.cache_key(installed_site.client_key))
+    assert isinstance(snapshot, tenant_cache.TenantSnapshot)
+    assert cache.get(tenant_cache.cache_key(installed_site.client_key) + ":version") == version
+    assert installed_site.secret not in repr(snapshot)
+    import pickle
+
+    assert installed_site.secret.encode() not in pickle.dumps(snapshot)
+
+
+def test_cache_outage_falls_back_to_the_database(installed_site, rf, settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "broken": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"},
+    }
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "TENANT_CACHE_ALIAS": "broken"}
+    user, auth = authenticate(rf, installed_site)
+    assert auth.client_key == installed_site.client_key
+
+
+def test_cache_can_be_disabled(installed_site, rf, settings, django_assert_num_queries):
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "TENANT_CACHE_ALIAS": None}
+    authenticate(rf, installed_site)
+    with django_assert_num_queries(2):
+        authenticate(rf, installed_site)
+
+
+def test_outbound_signing_makes_no_query_when_warm(installed_site, django_assert_num_queries):
+    tenant = Tenant.objects.get(client_key=installed_site.client_key)
+    with responses.RequestsMock() as rsps:
+        rsps.add_passthru("http://127.0.0.1:")
+        rsps.get(f"{tenant.base_url}/rest/api/3/myself", json={})
+        session = ConnectClient(tenant).as_app()
+        session.get("/rest/api/3/myself")
+        with django_assert_num_queries(0):
+            session.get("/rest/api/3/myself")
+
+
+def test_purge_refreshes_the_cache(installed_site, rf):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_atlassian_connect.maintenance import purge_retired_secrets
+
+    old_token = installed_site.page_token("/drf/page")
+    assert installed_site.install(secret="rotated-" + "q" * 40).status_code == 204
+    authenticate(rf, installed_site, token=old_token)  # caches both secrets
+    SharedSecret.objects.filter(retired_at__isnull=False).update(retired_at=timezone.now() - timedelta(days=60))
+    tenant_cache.forget(installed_site.client_key)
+    authenticate(rf, installed_site)
+    assert purge_retired_secrets() == 1
+    snapshot, _ = tenant_cache.get(installed_site.client_key)
+    assert len(snapshot.secrets) == 1
+
