@@ -12,6 +12,7 @@ help:
 	@echo "make serve    run the example project on http://127.0.0.1:8000"
 	@echo "make lint     ruff + mypy"
 	@echo "make docs     build the Sphinx docs (warnings are errors)"
+	@echo "make bench    run the benchmarks and write docs/performance.md"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +49,11 @@ format: $(STAMP)
 
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[bench]"
+	$(PY) benchmarks/run.py
 
 migrations-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=tests.settings PYTHONPATH=. $(VENV)/bin/django-admin makemigrations --check --dry-run

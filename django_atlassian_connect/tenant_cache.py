@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
@@ -125,9 +126,33 @@ def decrypt(entry: SecretEntry) -> str:
     return _decrypted.get(entry.ciphertext)
 
 
+class _Handles(threading.local):
+    """This thread's cache object: ``caches[alias]`` is slow on a hot path."""
+
+    generation = -1
+    cache: BaseCache | None = None
+
+
+_handles = _Handles()
+_generation = 0
+
+
 def _cache() -> BaseCache | None:
-    alias = connect_settings.TENANT_CACHE_ALIAS
-    return caches[alias] if alias else None
+    if _handles.generation != _generation:
+        alias = connect_settings.TENANT_CACHE_ALIAS
+        _handles.cache = caches[alias] if alias else None
+        _handles.generation = _generation
+    return _handles.cache
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    global _generation
+    if setting in ("CACHES", "ATLASSIAN_CONNECT"):
+        _generation += 1
+        _memo.clear()
+
+
+setting_changed.connect(_settings_changed)
 
 
 def cache_key(client_key: str) -> str:
