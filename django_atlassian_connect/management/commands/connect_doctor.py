@@ -1,0 +1,249 @@
+"""``manage.py connect_doctor``: name the cause of a 401/403.
+
+The analysis lives in :mod:`django_atlassian_connect.diagnostics`; this module
+parses arguments and renders the report. Exit codes: 0 healthy, 1 problem
+found, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_atlassian_connect import diagnostics
+
+USAGE_ERROR = 2
+PROBLEM_FOUND = 1
+
+_MARKS = {"error": "ERROR", "warning": "WARN ", "info": "info ", "ok": "ok   "}
+
+
+class DoctorParser(CommandParser):
+    """Usage errors exit (or raise) with status 2, also when called from code."""
+
+    def error(self, message: str) -> Any:
+        if self.called_from_command_line:
+            super().error(message)  # argparse: usage on stderr, exit 2
+        raise CommandError(f"Error: {message}", returncode=USAGE_ERROR)
+
+
+class Command(BaseCommand):
+    help = (
+        "Diagnose Connect authentication: a token, a tenant, a call, or the descriptor. "
+        "Exit code 0: healthy; 1: problem found; 2: usage error."
+    )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = DoctorParser
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        common = DoctorParser(add_help=False)
+        common.add_argument("--json", action="store_true", help="machine-readable output")
+        sub = parser.add_subparsers(
+            dest="doctor_command", metavar="COMMAND", parser_class=DoctorParser, required=True
+        )
+
+        token = sub.add_parser(
+            "token",
+            parents=[common],
+            help="analyse a JWT (inbound by default; --outbound for one made to call the product)",
+        )
+        token.add_argument(
+            "token",
+            help="the JWT, or an Authorization header value ('JWT ...', 'Bearer ...'); "
+            "'-' reads it from stdin",
+        )
+        token.add_argument("--method", help="HTTP method of the request (default GET)")
+        token.add_argument("--url", help="full or relative URL of the request, to check the qsh")
+        token.add_argument(
+            "--outbound",
+            action="store_true",
+            help="a token someone built for calling the product's REST API",
+        )
+        token.add_argument(
+            "--client-key",
+            help="the tenant (clientKey or baseUrl) an outbound token is for",
+        )
+        token.add_argument(
+            "--endpoint",
+            choices=["auto", "request", "context"],
+            default="auto",
+            help="inbound: the kind of view the token was sent to (default: from the URLconf)",
+        )
+
+        tenant = sub.add_parser(
+            "tenant",
+            parents=[common],
+            help="install and secret history of an installation; --check calls the live site",
+        )
+        tenant.add_argument("tenant", help="clientKey, baseUrl or displayUrl")
+        tenant.add_argument(
+            "--check",
+            action="store_true",
+            help="one signed call as the app and one impersonation grant against the site",
+        )
+        tenant.add_argument("--as-user", help="accountId for the impersonation grant")
+
+        request = sub.add_parser(
+            "request", parents=[common], help="perform one call with ConnectClient and explain it"
+        )
+        request.add_argument("method", help="GET, POST, ...")
+        request.add_argument("url", help="path relative to the tenant's baseUrl, or a full URL")
+        request.add_argument("--tenant", required=True, help="clientKey or baseUrl")
+        request.add_argument("--as-user", help="act as this accountId (impersonation)")
+        request.add_argument(
+            "--scope", action="append", default=None, help="scope to ask for (repeatable)"
+        )
+        request.add_argument("--data", help="JSON body")
+        request.add_argument(
+            "--show-token",
+            action="store_true",
+            help="print the whole Authorization header (it is a credential)",
+        )
+
+        descriptor = sub.add_parser("descriptor", parents=[common], help="lint the app descriptor")
+        descriptor.add_argument(
+            "--file", help="lint this descriptor JSON file instead of the one this app serves"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        command = options["doctor_command"]
+        report = getattr(self, f"_{command}")(options)
+        if options["json"]:
+            self.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=False))
+        else:
+            self._render(report)
+        if not report.healthy:
+            sys.exit(PROBLEM_FOUND)
+
+    # -- sub-commands --------------------------------------------------------------
+
+    def _token(self, options: dict[str, Any]) -> diagnostics.Report:
+        token = options["token"]
+        if token == "-":
+            token = sys.stdin.read().strip()
+        if not token:
+            raise CommandError("Error: the token is empty.", returncode=USAGE_ERROR)
+        if options["client_key"] and not options["outbound"]:
+            raise CommandError(
+                "Error: --client-key goes with --outbound (an inbound token names its tenant "
+                "in iss).",
+                returncode=USAGE_ERROR,
+            )
+        if options["method"] and not options["url"]:
+            raise CommandError("Error: --method needs --url.", returncode=USAGE_ERROR)
+        return diagnostics.analyse_token(
+            token,
+            method=options["method"],
+            url=options["url"],
+            outbound=options["outbound"],
+            client_key=options["client_key"],
+            endpoint=options["endpoint"],
+        )
+
+    def _tenant(self, options: dict[str, Any]) -> diagnostics.Report:
+        if options["as_user"] and not options["check"]:
+            raise CommandError("Error: --as-user goes with --check.", returncode=USAGE_ERROR)
+        return diagnostics.analyse_tenant(
+            options["tenant"], check=options["check"], account_id=options["as_user"]
+        )
+
+    def _request(self, options: dict[str, Any]) -> diagnostics.Report:
+        body = None
+        if options["data"] is not None:
+            try:
+                body = json.loads(options["data"])
+            except ValueError as exc:
+                raise CommandError(
+                    f"Error: --data is not JSON: {exc}", returncode=USAGE_ERROR
+                ) from exc
+        if options["scope"] and not options["as_user"]:
+            raise CommandError("Error: --scope goes with --as-user.", returncode=USAGE_ERROR)
+        return diagnostics.diagnose_request(
+            options["method"],
+            options["url"],
+            tenant=options["tenant"],
+            account_id=options["as_user"],
+            scopes=options["scope"],
+            body=body,
+            show_token=options["show_token"],
+        )
+
+    def _descriptor(self, options: dict[str, Any]) -> diagnostics.Report:
+        path = options["file"]
+        if not path:
+            return diagnostics.lint_descriptor()
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CommandError(
+                f"Error: cannot read {path} as JSON: {exc}", returncode=USAGE_ERROR
+            ) from exc
+        return diagnostics.lint_descriptor(data, source=path)
+
+    # -- human output ------------------------------------------------------------------
+
+    def _render(self, report: diagnostics.Report) -> None:
+        write = self.stdout.write
+        write(f"connect_doctor {report.command}")
+        for name, value in report.facts.items():
+            self._fact(name, value)
+        write("")
+        for finding in report.findings:
+            mark = _MARKS[finding.severity]
+            line = f"{mark} {finding.code}"
+            if finding.cause:
+                line += f" [{finding.cause}]"
+            style = {
+                "error": self.style.ERROR,
+                "warning": self.style.WARNING,
+                "ok": self.style.SUCCESS,
+            }.get(finding.severity, str)
+            write(style(line))
+            write(f"      {finding.message}")
+            if finding.hint and finding.severity in ("error", "warning"):
+                write(f"      fix: {finding.hint}")
+            for key, value in finding.details.items():
+                if value in (None, "", [], {}):
+                    continue
+                write(f"      {key.replace('_', ' ')}: {self._value(value)}")
+        write("")
+        primary = report.primary
+        if primary is None:
+            write(self.style.SUCCESS("Healthy: no problem found."))
+        else:
+            cause = f" ({primary.cause})" if primary.cause else ""
+            write(
+                self.style.ERROR(
+                    f"Problem found: {primary.code}{cause}. "
+                    f"{len(report.problems)} problem(s) in all."
+                )
+            )
+
+    def _fact(self, name: str, value: Any) -> None:
+        label = name.replace("_", " ")
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            self.stdout.write(f"  {label}:")
+            for item in value:
+                self.stdout.write(
+                    "    - "
+                    + ", ".join(f"{k}={self._value(v)}" for k, v in item.items() if v is not None)
+                )
+        elif isinstance(value, dict) and len(self._value(value)) > 90:
+            self.stdout.write(f"  {label}:")
+            for key, item in value.items():
+                self.stdout.write(f"    {key}: {self._value(item)}")
+        else:
+            self.stdout.write(f"  {label}: {self._value(value)}")
+
+    @staticmethod
+    def _value(value: Any) -> str:
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, default=str, ensure_ascii=False)
+        return str(value)
