@@ -134,6 +134,17 @@ CODES: dict[str, tuple[int, str]] = {
         413,
         "The lifecycle body exceeds MAX_LIFECYCLE_BODY.",
     ),
+    "token_replayed": (
+        401,
+        "A signed lifecycle token older than one already accepted for this "
+        "installation is a replay; if the site really sent it, install or "
+        "uninstall again from the site (it signs a fresh token).",
+    ),
+    "database_unavailable": (
+        503,
+        "The database failed while storing the callback; nothing was changed. "
+        "Retry in a moment, and check the database.",
+    ),
 }
 
 

@@ -28,6 +28,7 @@ from .tokens import (
     VerifiedSecret,
     check_qsh,
     check_times,
+    has_unstorable_text,
     parse_token,
     require_algorithm,
     require_claims,
@@ -227,6 +228,13 @@ def unverified_issuer(parsed: ParsedToken) -> str:
     if not isinstance(iss, str) or not iss or len(iss) > 255:
         raise ConnectAuthError(
             "token_malformed", "The token's iss claim must be a clientKey string."
+        )
+    # The issuer is looked up before the signature is checked: "\u0000" or a lone
+    # surrogate would reach the database as text no column takes.
+    if has_unstorable_text(iss):
+        raise ConnectAuthError(
+            "token_malformed",
+            "The token's iss contains a NUL character or an unpaired surrogate.",
         )
     return iss
 

@@ -21,7 +21,9 @@ from fnmatch import fnmatch
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.db import IntegrityError, transaction
+from django.core.exceptions import FieldDoesNotExist
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Max
 
 from . import keys, signals
 from .conf import connect_settings
@@ -33,6 +35,7 @@ from .tokens import (
     check_audience,
     check_qsh,
     check_times,
+    has_unstorable_text,
     parse_token,
     require_algorithm,
     verify_rs256,
@@ -93,7 +96,7 @@ def parse_payload(body: bytes, event_type: str) -> dict[str, Any]:
                 f"The {event_type} body lacks the string field {name!r}.",
                 client_key=_str_or_none(payload.get("clientKey")),
             )
-    for name in ("clientKey", *PAYLOAD_FIELDS, "sharedSecret"):
+    for name in ("key", "clientKey", "eventType", *PAYLOAD_FIELDS, "sharedSecret"):
         value = payload.get(name)
         if value is None:
             continue
@@ -103,11 +106,18 @@ def parse_payload(body: bytes, event_type: str) -> dict[str, Any]:
                 f"The {event_type} body field {name!r} must be a string.",
                 client_key=_str_or_none(payload.get("clientKey")),
             )
-        if len(value) > _MAX_FIELD.get(name, 255):
+        limit = _max_length(name)
+        if len(value) > limit:
             raise ConnectAuthError(
                 "payload_invalid",
-                f"The {event_type} body field {name!r} is longer than "
-                f"{_MAX_FIELD.get(name, 255)} characters.",
+                f"The {event_type} body field {name!r} is longer than {limit} characters.",
+                client_key=_str_or_none(payload.get("clientKey")),
+            )
+        if has_unstorable_text(value):
+            raise ConnectAuthError(
+                "payload_invalid",
+                f"The {event_type} body field {name!r} contains a NUL character or an "
+                "unpaired surrogate.",
                 client_key=_str_or_none(payload.get("clientKey")),
             )
     declared = payload.get("eventType")
@@ -132,7 +142,24 @@ def parse_payload(body: bytes, event_type: str) -> dict[str, Any]:
 
 
 def _str_or_none(value: Any) -> str | None:
-    return value[:255] if isinstance(value, str) else None
+    if not isinstance(value, str) or has_unstorable_text(value):
+        return None
+    return value[:255]
+
+
+def _max_length(name: str) -> int:
+    """The longest value a payload field may have: what its tenant column holds."""
+    if name in _MAX_FIELD:
+        return _MAX_FIELD[name]
+    attr = PAYLOAD_FIELDS.get(name)
+    if attr is not None:
+        try:
+            limit = getattr(get_tenant_model()._meta.get_field(attr), "max_length", None)
+        except FieldDoesNotExist:
+            limit = None
+        if isinstance(limit, int) and limit > 0:
+            return min(limit, 255)
+    return 255
 
 
 def check_app_key(payload: Mapping[str, Any]) -> None:
@@ -300,6 +327,7 @@ def _record(
     rotated: bool = False,
     detail: str = "",
     client_key: str | None = None,
+    token_issued_at: datetime | None = None,
 ) -> LifecycleEvent:
     recorded = {}
     if payload:
@@ -321,6 +349,7 @@ def _record(
         secret_fingerprint=secret.fingerprint if secret else "",
         secret_rotated=rotated,
         payload=recorded,
+        token_issued_at=token_issued_at,
     )
 
 
@@ -343,6 +372,44 @@ def _now_datetime(now: float | None) -> datetime:
     return datetime.fromtimestamp(time.time() if now is None else now, tz=UTC)
 
 
+def _issued_at(parsed: ParsedToken) -> datetime:
+    """The verified token's ``iat`` (a finite number: ``check_times`` made sure)."""
+    try:
+        return datetime.fromtimestamp(float(parsed.claims["iat"]), tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ConnectAuthError(
+            "token_malformed",
+            "The install token's iat is not a plausible time.",
+            client_key=_str_or_none(parsed.issuer),
+        ) from exc
+
+
+def _check_not_replayed(client_key: str, issued_at: datetime) -> None:
+    """Refuse a signed lifecycle token older than the newest one accepted for ``client_key``.
+
+    The body of a signed install is not signed: whoever holds an unexpired
+    install token could post it again with another ``sharedSecret``, e.g.
+    after the app was uninstalled. Atlassian signs a fresh token for every
+    delivery, so a token issued before one we already accepted is a replay.
+    Tokens of the same second are accepted (``iat`` has one-second resolution).
+    Call it under the tenant's row lock.
+    """
+    latest = LifecycleEvent.objects.filter(
+        client_key=client_key,
+        accepted=True,
+        event_type__in=("installed", "uninstalled"),
+        token_issued_at__isnull=False,
+    ).aggregate(latest=Max("token_issued_at"))["latest"]
+    if latest is not None and issued_at < latest:
+        raise ConnectAuthError(
+            "token_replayed",
+            f"The install token was issued at {issued_at:%Y-%m-%dT%H:%M:%SZ}, before the "
+            f"newest signed lifecycle callback already accepted for {client_key!r} (issued at "
+            f"{latest:%Y-%m-%dT%H:%M:%SZ}): an old token is being replayed.",
+            client_key=client_key,
+        )
+
+
 def install(
     payload: Mapping[str, Any],
     token: str | None,
@@ -352,12 +419,18 @@ def install(
 ) -> LifecycleResult:
     check_app_key(payload)
     check_product_host(payload)
-    verify_signed_install(payload, token, qsh_matches, now=now)
-    when = _now_datetime(now)
+    issued_at = _issued_at(verify_signed_install(payload, token, qsh_matches, now=now))
     fields = _tenant_fields(payload)
     with transaction.atomic():
-        tenant, created = _lock_tenant(payload["clientKey"], {**fields, "installed_at": when})
+        tenant, created = _lock_tenant(
+            payload["clientKey"], {**fields, "installed_at": _now_datetime(now)}
+        )
         assert tenant is not None
+        _check_not_replayed(payload["clientKey"], issued_at)
+        # Taken under the lock, so the secret history follows the commit order
+        # even when deliveries race (a secret is retired when its successor
+        # becomes current, never before it became current itself).
+        when = _now_datetime(now)
         for attr, value in fields.items():
             setattr(tenant, attr, value)
         tenant.is_installed = True
@@ -373,6 +446,7 @@ def install(
             secret=secret,
             rotated=rotated,
             detail="first install" if created else ("secret rotated" if rotated else "reinstall"),
+            token_issued_at=issued_at,
         )
         transaction.on_commit(
             lambda: signals.tenant_installed.send(
@@ -413,17 +487,25 @@ def uninstall(
     """
     check_app_key(payload)
     check_product_host(payload)
-    verify_signed_install(payload, token, qsh_matches, now=now)
-    when = _now_datetime(now)
+    issued_at = _issued_at(verify_signed_install(payload, token, qsh_matches, now=now))
     with transaction.atomic():
         tenant, _ = _lock_tenant(payload["clientKey"])
+        _check_not_replayed(payload["clientKey"], issued_at)
+        when = _now_datetime(now)
         if tenant is None:
-            _record("uninstalled", payload, detail="no such tenant; nothing to do")
+            _record(
+                "uninstalled",
+                payload,
+                detail="no such tenant; nothing to do",
+                token_issued_at=issued_at,
+            )
             return None
         tenant.is_installed = False
         tenant.uninstalled_at = when
         tenant.save(update_fields=["is_installed", "uninstalled_at", "updated_at"])
-        _record("uninstalled", payload, tenant=tenant, detail="uninstalled")
+        _record(
+            "uninstalled", payload, tenant=tenant, detail="uninstalled", token_issued_at=issued_at
+        )
         transaction.on_commit(
             lambda: signals.tenant_uninstalled.send(sender=type(tenant), tenant=tenant)
         )
@@ -490,3 +572,22 @@ def handle(
         )
         record_refusal(event_type, payload, error)
         raise
+    except DatabaseError as exc:
+        # The transaction rolled back: nothing changed. Answer "try again" (503)
+        # rather than 500, and record the failed delivery if the database lets us.
+        client_key = _str_or_none((payload or {}).get("clientKey"))
+        logger.error(
+            "lifecycle %s failed: database error (%s: %s) client_key=%s; rolled back",
+            event_type,
+            type(exc).__name__,
+            str(exc).strip()[:300],
+            client_key or "-",
+        )
+        failure = ConnectAuthError(
+            "database_unavailable",
+            f"The database failed while storing the {event_type} callback "
+            f"({type(exc).__name__}); nothing was changed.",
+            client_key=client_key,
+        )
+        record_refusal(event_type, payload, failure)
+        raise failure from exc

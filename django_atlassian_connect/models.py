@@ -228,6 +228,14 @@ class LifecycleEvent(models.Model):
     secret_rotated = models.BooleanField(default=False)
     payload = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    token_issued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "iat of the verified signed-install token (installed/uninstalled): an older "
+            "token for the same clientKey is refused as a replay."
+        ),
+    )
 
     class Meta:
         ordering = ["-received_at", "-pk"]

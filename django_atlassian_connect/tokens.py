@@ -84,6 +84,28 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     return value
 
 
+def has_unstorable_text(value: Any) -> bool:
+    """Whether a decoded JSON value holds a string (key or value) with a NUL
+    character or an unpaired surrogate: text that is not valid UTF-8 or that
+    PostgreSQL refuses. Iterative, so deep nesting costs no recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def parse_token(token: str, *, max_length: int = 16384) -> ParsedToken:
     """Split and decode ``token`` without verifying anything.
 

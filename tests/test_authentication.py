@@ -341,3 +341,12 @@ def test_webhook_post_is_csrf_exempt(installed_site):
         "/hook", data=b"{}", content_type="application/json", HTTP_AUTHORIZATION=f"JWT {token}"
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("iss", ["jira:\x00evil", "jira:\ud800"])
+def test_issuer_no_database_can_store_is_malformed(installed_site, iss):
+    now = int(time.time())
+    token = jwt.encode(
+        {"iss": iss, "iat": now, "exp": now + 60, "qsh": "x"}, "k" * 32, algorithm="HS256"
+    )
+    refused(installed_site.client.get("/page", {"jwt": token}), "token_malformed")

@@ -13,6 +13,9 @@ CONNECT_CACHE_URL                 redis:// URL of a shared cache (default: per-p
 DJANGO_DEBUG                      0 / 1
 DJANGO_SECRET_KEY                 a development key by default
 CONNECT_SECRET_GRACE_PERIOD       seconds a retired shared secret still verifies (900)
+CONNECT_KEY_FETCH_TIMEOUT         seconds to wait for Atlassian's install-key CDN (5)
+DJANGO_LOG_LEVEL                  INFO (default) or DEBUG: DEBUG logs every logger, SQL included
+                                  when DJANGO_DEBUG=1; tokens are redacted from every line
 """
 
 import os
@@ -98,7 +101,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # A cache shared by all processes keeps the warm path exact across them.
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CONNECT_CACHE_URL"]}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["CONNECT_CACHE_URL"],
+        }
         if os.environ.get("CONNECT_CACHE_URL")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -131,6 +137,7 @@ ATLASSIAN_CONNECT = {
         "CONNECT_ALLOWED_PRODUCT_HOSTS", "*.atlassian.net,*.jira.com,*.jira-dev.com"
     ),
     "SECRET_GRACE_PERIOD": int(os.environ.get("CONNECT_SECRET_GRACE_PERIOD", "900")),
+    "KEY_FETCH_TIMEOUT": float(os.environ.get("CONNECT_KEY_FETCH_TIMEOUT", "5")),
     "DESCRIPTOR": {
         "modules": {
             "generalPages": [
@@ -148,13 +155,37 @@ CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # The product puts the iframe token in the query string: the access log
+    # (django.server) would write it. The filter redacts tokens on every line.
+    "filters": {"redact_tokens": {"()": "django_atlassian_connect.redaction.RedactTokensFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        }
+    },
     "loggers": {
-        "django_atlassian_connect": {"handlers": ["console"], "level": "INFO"},
-        "connect_demo": {"handlers": ["console"], "level": "INFO"},
+        "django_atlassian_connect": {
+            "handlers": ["console"],
+            "level": LOG_LEVEL,
+            "propagate": False,
+        },
+        "connect_demo": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+if LOG_LEVEL == "DEBUG":
+    # Everything else too: urllib3, celery, ... and every SQL query with its
+    # parameters (django.db.backends logs them when DJANGO_DEBUG=1).
+    LOGGING["root"] = {"handlers": ["console"], "level": "DEBUG"}
+    LOGGING["loggers"]["django.db.backends"] = {
+        "handlers": ["console"],
+        "level": "DEBUG",
+        "propagate": False,
+    }

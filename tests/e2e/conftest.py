@@ -47,8 +47,22 @@ class ExampleApp:
 
 
 def start_example_app(
-    tmp_path: Path, key_server_url: str, extra_env: dict[str, str] | None = None
+    tmp_path: Path,
+    key_server_url: str,
+    extra_env: dict[str, str] | None = None,
+    *,
+    server: str = "runserver",
+    workers: int = 2,
+    threads: int = 32,
 ) -> ExampleApp:
+    """Migrate, then serve the example project on a free port.
+
+    ``server="runserver"`` (default): Django's threaded development server.
+    ``server="gunicorn"``: ``workers`` processes with ``threads`` threads each
+    and a production-sized accept backlog (runserver's is 10 connections).
+    """
+    if server not in ("runserver", "gunicorn"):
+        raise ValueError("server is 'runserver' or 'gunicorn'")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
@@ -78,8 +92,31 @@ def start_example_app(
     assert migrate.returncode == 0, migrate.stderr
     log_path = tmp_path / "runserver.log"
     log = log_path.open("w")
+    if server == "gunicorn":
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "example_project.wsgi:application",
+            "--chdir",
+            str(MANAGE.parent),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--backlog",
+            "2048",
+            "--graceful-timeout",
+            "5",
+            "--error-logfile",
+            "-",
+        ]
+    else:
+        command = [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{port}"]
     process = subprocess.Popen(
-        [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{port}"],
+        command,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
