@@ -4,11 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast demo serve lint format typecheck docs migrations-check bench clean
+.PHONY: help venv test test-fast demo demo-serve serve lint format typecheck docs migrations-check bench clean
 
 help:
 	@echo "make test     set up .venv and run the whole test suite"
 	@echo "make demo     set up .venv and run the example app end to end against a simulated site"
+	@echo "make demo-serve  install the example app into the simulated site and leave both running"
 	@echo "make serve    run the example project on http://127.0.0.1:8000"
 	@echo "make lint     ruff + mypy"
 	@echo "make docs     build the Sphinx docs (warnings are errors)"
@@ -33,6 +34,9 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) example_project/demo.py
+
+demo-serve: $(STAMP)
+	$(PY) example_project/demo.py --serve
 
 serve: $(STAMP)
 	$(PY) example_project/manage.py migrate --noinput

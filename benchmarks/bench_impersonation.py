@@ -53,19 +53,32 @@ def run() -> dict[str, int]:
 
     users = [f"5b10ac8d82e05b22cc7d{i:04d}" for i in range(USERS)]
     host = ConnectHost(accounts=[Account(u, f"User {i}") for i, u in enumerate(users)]).start()
-    host.descriptor = {"key": "com.example.tests", "baseUrl": "http://127.0.0.1:1", "lifecycle": {}, "scopes": ["READ", "ACT_AS_USER"]}
+    host.descriptor = {
+        "key": "com.example.tests",
+        "baseUrl": "http://127.0.0.1:1",
+        "lifecycle": {},
+        "scopes": ["READ", "ACT_AS_USER"],
+    }
     secret = "ATCO" + "i" * 60
     host.secrets = [SecretRecord(secret, 0.0)]
     host.installed = True
     tenant = Tenant.objects.create(
-        client_key="jira:bench-imp", app_key="com.example.tests", base_url=host.base_url, oauth_client_id=host.oauth_client_id
+        client_key="jira:bench-imp",
+        app_key="com.example.tests",
+        base_url=host.base_url,
+        oauth_client_id=host.oauth_client_id,
     )
     SharedSecret.for_secret(tenant, secret).save()
     connection.close()
     ctx = multiprocessing.get_context("fork")
     per_process = CALLS // PROCESSES
     with ctx.Pool(PROCESSES) as pool:
-        done = sum(pool.starmap(_worker, [(db_path, host.url, users, per_process, seed) for seed in range(PROCESSES)]))
+        done = sum(
+            pool.starmap(
+                _worker,
+                [(db_path, host.url, users, per_process, seed) for seed in range(PROCESSES)],
+            )
+        )
     host.stop()
     return {"calls": done, "users": USERS, "processes": PROCESSES, "grants": host.grants}
 

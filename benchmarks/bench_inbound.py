@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from benchmarks.common import per_call_us, setup_django
 
 APP_BASE_URL = "https://app.example.com"
@@ -21,12 +20,19 @@ def run() -> dict[str, float]:
     from django_atlassian_connect.qsh import query_string_hash
     from django_atlassian_connect.testing import request_token
 
-    tenant = Tenant.objects.create(client_key="jira:bench", app_key="k", base_url="https://bench.atlassian.net")
+    tenant = Tenant.objects.create(
+        client_key="jira:bench", app_key="k", base_url="https://bench.atlassian.net"
+    )
     SharedSecret.for_secret(tenant, SECRET).save()
     path = "/drf/page?project=DEMO&issue=DEMO-1&xdm_e=https%3A%2F%2Fbench.atlassian.net&cp=&lic=none&tz=Europe%2FParis"
     token = request_token(
-        client_key="jira:bench", secret=SECRET, method="GET", url=path, app_base_url=APP_BASE_URL,
-        account_id="5b10ac8d82e05b22cc7d4ef5", lifetime=3600,
+        client_key="jira:bench",
+        secret=SECRET,
+        method="GET",
+        url=path,
+        app_base_url=APP_BASE_URL,
+        account_id="5b10ac8d82e05b22cc7d4ef5",
+        lifetime=3600,
     )
     request = Request(RequestFactory().get(path, HTTP_AUTHORIZATION=f"JWT {token}"))
     auth = ConnectJWTAuthentication()
@@ -53,7 +59,11 @@ def run() -> dict[str, float]:
     def peer_auth() -> None:
         peer.authenticate("GET", url, headers)
 
-    return {"ours": per_call_us(ours), "floor": per_call_us(floor), "atlassian_jwt": per_call_us(peer_auth)}
+    return {
+        "ours": per_call_us(ours),
+        "floor": per_call_us(floor),
+        "atlassian_jwt": per_call_us(peer_auth),
+    }
 
 
 if __name__ == "__main__":

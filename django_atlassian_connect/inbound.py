@@ -148,7 +148,9 @@ def get_raw_token(request: HttpRequest) -> tuple[str, str] | None:
     header = _header_token(request)
     if header is not None:
         found.append((header, "header"))
-    found.extend((value, "query") for value in request.GET.getlist("jwt"))
+    query = request.META.get("QUERY_STRING", "")
+    if "jwt" in query or "%" in query:  # the name may be percent-encoded; else no parsing
+        found.extend((value, "query") for value in request.GET.getlist("jwt"))
     body = form_params(request)
     if body:
         found.extend((value, "form") for name, value in body if name == "jwt")
@@ -354,7 +356,11 @@ def verify_request(
         snapshot = tenant_cache.reload(client_key)
         tenant, verified = _verify_against(snapshot, parsed, client_key, now, allow_disabled)
     body_params = form_params(request) if source == "form" else None
-    check_qsh(parsed, context=context, matches=RequestQsh(request, body_params=body_params))
+    check_qsh(
+        parsed,
+        context=context,
+        matches=None if context else RequestQsh(request, body_params=body_params),
+    )
     return ConnectAuth(
         tenant=tenant,
         claims=parsed.claims,

@@ -53,10 +53,11 @@ class SecretEntry(NamedTuple):
 class TenantSnapshot:
     """A tenant row and its secrets; pickles as plain values (cheap to load)."""
 
-    __slots__ = ("_tenant", "secrets", "values")
+    __slots__ = ("_candidates", "_tenant", "secrets", "values")
 
     def __init__(self, tenant: AbstractTenant, secrets: tuple[SecretEntry, ...]) -> None:
         self._tenant: AbstractTenant | None = tenant
+        self._candidates: list[SecretCandidate] | None = None
         self.values = tuple(getattr(tenant, f.attname) for f in tenant._meta.concrete_fields)
         self.secrets = secrets
 
@@ -66,6 +67,7 @@ class TenantSnapshot:
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.values, self.secrets = state
         self._tenant = None
+        self._candidates = None
 
     def __repr__(self) -> str:
         return f"<TenantSnapshot {self.values[:3]!r} secrets={self.secrets!r}>"
@@ -83,11 +85,15 @@ class TenantSnapshot:
         return next((s for s in self.secrets if s.retired_at is None), None)
 
     def candidates(self) -> list[SecretCandidate]:
-        """Current secret first, then retired ones, newest first."""
-        ordered = sorted(
-            self.secrets, key=lambda s: (s.retired_at is not None, -(s.retired_at or 0))
-        )
-        return [SecretCandidate(decrypt(s), s.fingerprint, s.retired_at) for s in ordered]
+        """Current secret first, then retired ones, newest first (decrypted once)."""
+        if self._candidates is None:
+            ordered = sorted(
+                self.secrets, key=lambda s: (s.retired_at is not None, -(s.retired_at or 0))
+            )
+            self._candidates = [
+                SecretCandidate(decrypt(s), s.fingerprint, s.retired_at) for s in ordered
+            ]
+        return self._candidates
 
 
 class _Decrypted:

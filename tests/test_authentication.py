@@ -350,3 +350,10 @@ def test_issuer_no_database_can_store_is_malformed(installed_site, iss):
         {"iss": iss, "iat": now, "exp": now + 60, "qsh": "x"}, "k" * 32, algorithm="HS256"
     )
     refused(installed_site.client.get("/page", {"jwt": token}), "token_malformed")
+
+
+def test_percent_encoded_jwt_parameter_is_still_found(installed_site):
+    a = installed_site.page_token("/page")
+    b = installed_site.page_token("/page", account_id="someone-else")
+    response = installed_site.client.get(f"/page?%6Awt={a}", HTTP_AUTHORIZATION=f"JWT {b}")
+    refused(response, "token_ambiguous")

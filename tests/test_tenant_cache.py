@@ -24,7 +24,7 @@ def authenticate(rf, site, path="/drf/page", token=None):
 def test_warm_authentication_makes_no_query(installed_site, rf, django_assert_num_queries):
     authenticate(rf, installed_site)  # cold: fills the cache
     with django_assert_num_queries(0):
-        user, auth = authenticate(rf, installed_site)
+        _user, auth = authenticate(rf, installed_site)
     assert auth.client_key == installed_site.client_key
 
 
@@ -37,7 +37,7 @@ def test_cold_authentication_is_two_queries(installed_site, rf, django_assert_nu
 def test_rotation_takes_effect_at_once(installed_site, rf, django_assert_num_queries):
     authenticate(rf, installed_site)
     assert installed_site.install(secret="rotated-" + "n" * 40).status_code == 204
-    user, auth = authenticate(rf, installed_site)  # signed with the new secret
+    _user, auth = authenticate(rf, installed_site)  # signed with the new secret
     assert not auth.signed_with_retired_secret
     with django_assert_num_queries(0):
         authenticate(rf, installed_site)
@@ -66,8 +66,11 @@ def test_stale_entry_from_another_process_is_corrected_on_refusal(installed_site
     assert installed_site.install(secret="rotated-" + "p" * 40).status_code == 204
     cache.set_many(stale)  # as if this process never saw the rotation
     tenant_cache.clear_process_memory()
-    user, auth = authenticate(rf, installed_site)  # new secret: verified after one DB reload
-    assert auth.secret_fingerprint == Tenant.objects.get(client_key=installed_site.client_key).current_secret.fingerprint
+    _user, auth = authenticate(rf, installed_site)  # new secret: verified after one DB reload
+    assert (
+        auth.secret_fingerprint
+        == Tenant.objects.get(client_key=installed_site.client_key).current_secret.fingerprint
+    )
 
 
 def test_the_shared_cache_holds_no_plaintext_secret(installed_site, rf):
@@ -84,10 +87,13 @@ def test_the_shared_cache_holds_no_plaintext_secret(installed_site, rf):
 def test_cache_outage_falls_back_to_the_database(installed_site, rf, settings):
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "broken": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"},
+        "broken": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+        },
     }
     settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "TENANT_CACHE_ALIAS": "broken"}
-    user, auth = authenticate(rf, installed_site)
+    _user, auth = authenticate(rf, installed_site)
     assert auth.client_key == installed_site.client_key
 
 
@@ -119,10 +125,11 @@ def test_purge_refreshes_the_cache(installed_site, rf):
     old_token = installed_site.page_token("/drf/page")
     assert installed_site.install(secret="rotated-" + "q" * 40).status_code == 204
     authenticate(rf, installed_site, token=old_token)  # caches both secrets
-    SharedSecret.objects.filter(retired_at__isnull=False).update(retired_at=timezone.now() - timedelta(days=60))
+    SharedSecret.objects.filter(retired_at__isnull=False).update(
+        retired_at=timezone.now() - timedelta(days=60)
+    )
     tenant_cache.forget(installed_site.client_key)
     authenticate(rf, installed_site)
     assert purge_retired_secrets() == 1
     snapshot, _ = tenant_cache.get(installed_site.client_key)
     assert len(snapshot.secrets) == 1
-

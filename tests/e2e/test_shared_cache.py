@@ -53,7 +53,7 @@ def hello(app, host):
 
 
 def test_rotation_and_uninstall_reach_the_other_process(two_apps):
-    host, a, b = two_apps
+    host, _a, b = two_apps
     assert hello(b, host).status_code == 200  # B caches the tenant
     host.install(rotate_secret=True)  # through A
     assert hello(b, host).status_code == 200  # new secret, known to B
