@@ -211,8 +211,8 @@ class ConnectSession(TimeoutSession):
         )
 
 
-def _product_message(response: requests.Response) -> str:
-    text = ""
+def product_message(response: requests.Response) -> str:
+    """What the product's error body says (its message, or short plain text), or ``""``."""
     try:
         body = response.json()
     except ValueError:
@@ -220,11 +220,14 @@ def _product_message(response: requests.Response) -> str:
     if isinstance(body, dict):
         for key in ("message", "error_description", "errorMessages", "detail", "error"):
             if body.get(key):
-                text = str(body[key])
-                break
-    elif response.text and len(response.text) < 500 and "<" not in response.text:
-        text = response.text
-    return f" The product says: {text[:300]}" if text else ""
+                return str(body[key])[:300]
+    text = response.text if isinstance(response.text, str) else ""
+    return text[:300] if "<" not in text else ""
+
+
+def _product_message(response: requests.Response) -> str:
+    text = product_message(response)
+    return f" The product says: {text}" if text else ""
 
 
 class AppSession(ConnectSession):

@@ -35,6 +35,7 @@ from django.http import HttpRequest
 from django.urls import Resolver404, resolve
 
 from . import oauth
+from .client import product_message
 from .conf import connect_settings
 from .exceptions import (
     CODES,
@@ -1447,19 +1448,6 @@ def _product_clock_skew(response: requests.Response, now: float) -> float | None
     return product - now
 
 
-def _product_message(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("message", "error_description", "errorMessages", "detail", "error"):
-            if body.get(key):
-                return str(body[key])[:300]
-    text = response.text if isinstance(response.text, str) else ""
-    return text[:300] if "<" not in text else ""
-
-
 def _needed_scope(method: str, path: str) -> str:
     from .client import SCOPE_FOR_METHOD
 
@@ -1522,7 +1510,7 @@ def explain_outbound_error(
         request = response.request
         method = (request.method or "GET").upper()
         path = urlsplit(request.url or "").path
-        product_says = _product_message(response)
+        product_says = product_message(response)
         details: dict[str, Any] = {"status": response.status_code, "product_says": product_says}
         if response.status_code == 401:
             skew = _product_clock_skew(response, now)

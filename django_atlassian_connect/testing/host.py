@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -39,6 +39,7 @@ import requests
 
 from ..qsh import CONTEXT_QSH, canonical_request, hash_canonical_request, query_string_hash
 from .keyserver import InstallKeyPair
+from .server import LocalHTTPServer
 
 __all__ = ["Account", "ConnectHost", "HostError", "Transport"]
 
@@ -96,7 +97,7 @@ class SecretRecord:
     retired_at: float | None = None
 
 
-class ConnectHost:
+class ConnectHost(LocalHTTPServer):
     """A simulated Jira/Confluence Cloud site on 127.0.0.1.
 
     Start it (``with ConnectHost() as host`` or ``host.start()``), point the
@@ -126,7 +127,7 @@ class ConnectHost:
         self.app_user = Account(
             "557058:" + str(uuid.uuid5(uuid.NAMESPACE_URL, self.client_key)), "Connect app user"
         )
-        self.port = port
+        super().__init__(port)
         #: overrides the descriptor's scopes (simulate an install not yet upgraded)
         self.app_scopes_override = (
             frozenset(s.upper() for s in app_scopes) if app_scopes is not None else None
@@ -143,8 +144,6 @@ class ConnectHost:
         self.fail_token_endpoint: list[int] = []  # statuses for the next grant requests
         self.transport = transport
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @staticmethod
     def default_accounts() -> list[Account]:
@@ -155,35 +154,8 @@ class ConnectHost:
 
     # -- server ----------------------------------------------------------------
 
-    def start(self) -> ConnectHost:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="connect-host",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> ConnectHost:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The server root; also the authorization server URL."""
-        assert self._server is not None, "start() the host first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def base_url(self) -> str:
@@ -785,42 +757,40 @@ def _handler_for(host: ConnectHost) -> type[BaseHTTPRequestHandler]:
                 "query": query,
                 "auth": (self.headers.get("Authorization") or "").split(" ", 1)[0],
             }
+            headers: dict[str, str] = {}
+            content_type = "application/json"
+            payload: Any
             try:
                 if raw_path.startswith("/keys/") and self.command == "GET":
-                    kid = raw_path[len("/keys/") :]
-                    if kid != host.key.kid:
+                    if raw_path[len("/keys/") :] != host.key.kid:
                         raise Refusal(404, "no such key")
-                    self._send(200, host.key.public_pem, content_type="application/x-pem-file")
-                    entry["status"] = 200
+                    status, payload = 200, host.key.public_pem
+                    content_type = "application/x-pem-file"
                 elif raw_path == "/oauth2/token" and self.command == "POST":
                     form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-                    self._send(200, host.grant(form))
-                    entry["status"] = 200
+                    status, payload = 200, host.grant(form)
                 elif raw_path in ("/", "") and self.command == "GET":
                     module = dict(parse_qsl(query)).get("module")
-                    self._send(
-                        200, host.browser_page(module), content_type="text/html; charset=utf-8"
-                    )
-                    entry["status"] = 200
+                    status, payload = 200, host.browser_page(module)
+                    content_type = "text/html; charset=utf-8"
                 elif raw_path.startswith(("/rest/", "/wiki/")):
                     status, payload, headers = host.handle_rest(
                         self.command, raw_path, query, self.headers.get("Authorization", "")
                     )
-                    self._send(status, payload, headers)
-                    entry["status"] = status
                 else:
                     raise Refusal(404, f"no such resource {raw_path}")
             except Refusal as refusal:
                 message = refusal.message
-                reason: Any = (
-                    json.loads(message) if message.startswith("{") else {"message": message}
-                )
+                status = refusal.status
+                payload = json.loads(message) if message.startswith("{") else {"message": message}
                 headers = dict(refusal.headers)
-                if refusal.status == 401:
+                if status == 401:
                     headers.setdefault("WWW-Authenticate", 'JWT realm="simulated-site"')
-                self._send(refusal.status, reason, headers)
-                entry["status"], entry["reason"] = refusal.status, reason
+                entry["reason"] = payload
+            entry["status"] = status
+            # Logged before answering: a caller that got the answer finds the entry.
             host.log.append(entry)
+            self._send(status, payload, headers, content_type=content_type)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .server import LocalHTTPServer
 
 
 @dataclass
@@ -41,7 +42,7 @@ class InstallKeyPair:
         )
 
 
-class InstallKeyServer:
+class InstallKeyServer(LocalHTTPServer):
     """Serves ``GET /<kid>`` -> PEM public key, 404 for unknown kids.
 
     ``server.url`` is the value for ``INSTALL_KEYS_URL``. ``requests`` counts
@@ -50,23 +51,17 @@ class InstallKeyServer:
     """
 
     def __init__(self, *keys: InstallKeyPair) -> None:
+        super().__init__()
         self.keys: dict[str, InstallKeyPair] = {key.kid: key for key in keys}
         self.requests: list[str] = []
         self.fail_with: int | None = None
         self.garbage = False
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def add(self, key: InstallKeyPair) -> InstallKeyPair:
         self.keys[key.kid] = key
         return key
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the server first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> InstallKeyServer:
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,22 +88,4 @@ class InstallKeyServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> InstallKeyServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        return Handler

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -35,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from django_atlassian_connect.testing import InstallKeyPair
+from django_atlassian_connect.testing.server import LocalHTTPServer
 
 E2E_DATABASE_URL = os.environ.get("CONNECT_E2E_DATABASE_URL", "")
 E2E_ON_POSTGRES = E2E_DATABASE_URL.startswith(("postgres://", "postgresql://"))
@@ -226,44 +227,14 @@ def leaks(text: str, secrets: dict[str, str]) -> list[str]:
 # -- a programmable install-key CDN ---------------------------------------------------
 
 
-class _Server:
-    """A ThreadingHTTPServer on 127.0.0.1 that can be stopped and restarted on its port."""
+class _Server(LocalHTTPServer):
+    """A local server that can be stopped and restarted on its port."""
 
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: ThreadingHTTPServer | None = None
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return self._handler()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Any:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 class _QuietHandler(BaseHTTPRequestHandler):
