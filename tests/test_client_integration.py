@@ -128,7 +128,7 @@ def test_missing_admin_scope_is_403_with_hint(jira):
 def test_stale_secret_401_names_the_secret_we_used(jira):
     # The site rotated its secret but our 'installed' callback was lost.
     jira.secrets[-1].retired_at = 1.0
-    jira.secrets.append(type(jira.secrets[-1])("ATCO-rotated-without-telling-us", 2.0))
+    jira.secrets.append(type(jira.secrets[-1])("ATCO-rotated-without-telling-us-" + "r" * 16, 2.0))
     with pytest.raises(ConnectAPIError) as excinfo:
         ConnectClient(jira.tenant).as_app().get("/rest/api/3/myself")
     error = excinfo.value

@@ -430,7 +430,7 @@ def test_enabled_with_wrong_secret_or_other_client_key(victim):
     response = victim.post(
         "enabled",
         victim.payload("enabled"),
-        victim.page_token("/enabled", method="POST", secret="not-the-secret"),
+        victim.page_token("/enabled", method="POST", secret="not-the-secret-" + "n" * 32),
     )
     refused(response, "signature_invalid")
     other_body = victim.payload("enabled", clientKey="jira:other")
