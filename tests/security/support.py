@@ -224,6 +224,21 @@ def leaks(text: str, secrets: dict[str, str]) -> list[str]:
     return found
 
 
+def merge_report(figures: dict[str, Any], *, section: str | None = None) -> None:
+    """Add ``figures`` to the JSON file named by CONNECT_RELIABILITY_REPORT, if set."""
+    path = os.environ.get("CONNECT_RELIABILITY_REPORT")
+    if not path or not figures:
+        return
+    existing: dict[str, Any] = {}
+    if os.path.exists(path):
+        with open(path) as handle:
+            existing = json.load(handle)
+    if section:
+        figures = {section: {**existing.get(section, {}), **figures}}
+    with open(path, "w") as handle:
+        json.dump({**existing, **figures}, handle, indent=1)
+
+
 # -- a programmable install-key CDN ---------------------------------------------------
 
 

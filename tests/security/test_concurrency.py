@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import random
 import subprocess
 import sys
@@ -38,6 +36,7 @@ from tests.security.support import (
     SECRET,
     TENANT,
     fingerprint,
+    merge_report,
     new_secret,
     postgres_only,
     require_postgres,
@@ -54,14 +53,7 @@ FIGURES: dict[str, Any] = {}
 @pytest.fixture(scope="module", autouse=True)
 def _report() -> Iterator[None]:
     yield
-    path = os.environ.get("CONNECT_RELIABILITY_REPORT")
-    if path and FIGURES:
-        existing = {}
-        if os.path.exists(path):
-            with open(path) as handle:
-                existing = json.load(handle)
-        with open(path, "w") as handle:
-            json.dump({**existing, **FIGURES}, handle, indent=1)
+    merge_report(FIGURES)
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,6 @@ against a real socket:
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,6 +37,7 @@ from tests.security.support import (
     KeyCDN,
     TokenEndpoint,
     fingerprint,
+    merge_report,
     new_secret,
 )
 
@@ -52,16 +51,7 @@ FIGURES: dict[str, Any] = {}
 @pytest.fixture(scope="module", autouse=True)
 def _report() -> Iterator[None]:
     yield
-    path = os.environ.get("CONNECT_RELIABILITY_REPORT")
-    if path and FIGURES:
-        existing = {}
-        if os.path.exists(path):
-            with open(path) as handle:
-                existing = json.load(handle)
-        with open(path, "w") as handle:
-            json.dump(
-                {**existing, "faults": {**existing.get("faults", {}), **FIGURES}}, handle, indent=1
-            )
+    merge_report(FIGURES, section="faults")
 
 
 class Faulty:
