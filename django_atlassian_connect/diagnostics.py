@@ -35,7 +35,7 @@ from django.http import HttpRequest
 from django.urls import Resolver404, resolve
 
 from . import oauth
-from .client import product_message
+from .client import SCOPE_FOR_METHOD, ConnectClient, current_secret, product_message
 from .conf import connect_settings
 from .exceptions import (
     CODES,
@@ -344,6 +344,16 @@ def _origin(url: str) -> str:
     port = parts.port
     default = {"http": 80, "https": 443}.get(parts.scheme.lower())
     return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def _report_unknown_tenant(report: Report, identifier: str) -> None:
+    report.add(
+        "tenant_unknown",
+        ERROR,
+        f"No installation has the clientKey, baseUrl or displayUrl {identifier!r}.",
+        hint="List installations with 'manage.py connect_tenants --all'.",
+        cause="no_installation",
+    )
 
 
 def find_tenant(identifier: str) -> tuple[AbstractTenant | None, list[AbstractTenant]]:
@@ -1449,7 +1459,6 @@ def _product_clock_skew(response: requests.Response, now: float) -> float | None
 
 
 def _needed_scope(method: str, path: str) -> str:
-    from .client import SCOPE_FOR_METHOD
 
     if _ADMIN_PATH.search(path):
         return "ADMIN"
@@ -1624,13 +1633,7 @@ def analyse_tenant(
     report = Report("tenant")
     tenant, matches = find_tenant(identifier)
     if tenant is None:
-        report.add(
-            "tenant_unknown",
-            ERROR,
-            f"No installation has the clientKey, baseUrl or displayUrl {identifier!r}.",
-            hint="List installations with 'manage.py connect_tenants --all'.",
-            cause="no_installation",
-        )
+        _report_unknown_tenant(report, identifier)
         refused = LifecycleEvent.objects.filter(client_key=identifier, accepted=False)
         for event in refused.order_by("-received_at")[:5]:
             report.add(
@@ -1749,7 +1752,6 @@ def _check_impersonation_scopes(report: Report, tenant: AbstractTenant) -> None:
 
 def _live_check(report: Report, tenant: AbstractTenant, account_id: str | None, now: float) -> None:
     from . import maintenance
-    from .client import ConnectClient, current_secret
 
     path = maintenance.verify_endpoint(tenant)
     try:
@@ -1805,19 +1807,11 @@ def diagnose_request(
     now: float | None = None,
 ) -> Report:
     """Perform one call with :class:`ConnectClient` and explain the outcome."""
-    from .client import ConnectClient
-
     now = time.time() if now is None else now
     report = Report("request")
     found, _ = find_tenant(tenant)
     if found is None:
-        report.add(
-            "tenant_unknown",
-            ERROR,
-            f"No installation has the clientKey or baseUrl {tenant!r}.",
-            hint="List installations with 'manage.py connect_tenants --all'.",
-            cause="no_installation",
-        )
+        _report_unknown_tenant(report, tenant)
         return report
     mode = "user" if account_id else "app"
     report.facts["tenant"] = _tenant_facts(found)

@@ -594,12 +594,10 @@ class ConnectHost(LocalHTTPServer):
             raise Refusal(
                 403, f"the app's scopes {sorted(scopes)} lack {needed}, which {method} {path} needs"
             )
-        return self._resource(
-            method, path, dict(parse_qsl(query, keep_blank_values=True)), query, principal
-        )
+        return self._resource(method, path, query, principal)
 
     def _resource(
-        self, method: str, path: str, params: dict[str, str], query: str, who: Account
+        self, method: str, path: str, query: str, who: Account
     ) -> tuple[int, Any, dict[str, str]]:
         is_app = who is self.app_user
         if self.product == "jira":
