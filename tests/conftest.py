@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import responses
 from django.test import Client
 
 from django_atlassian_connect import keys, tenant_cache
@@ -189,3 +190,42 @@ def db_snapshot() -> dict[str, Any]:
 @pytest.fixture
 def now() -> float:
     return time.time()
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    """Mock the product over HTTP; local servers on 127.0.0.1 stay reachable."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru("http://127.0.0.1:")
+        yield mock
+
+
+def install_into_live_server(
+    settings: Any,
+    live_server: Any,
+    host: Any,
+    scopes: tuple[str, ...] = ("READ", "WRITE", "ACT_AS_USER"),
+) -> Any:
+    """Point the app at the simulated ``host`` and install it through ``live_server``."""
+    settings.ATLASSIAN_CONNECT = {
+        **settings.ATLASSIAN_CONNECT,
+        "BASE_URL": live_server.url,
+        "INSTALL_KEYS_URL": host.keys_url,
+        "AUTHORIZATION_SERVER_URL": host.url,
+        "ALLOWED_PRODUCT_HOSTS": ["127.0.0.1"],
+        "SCOPES": list(scopes),
+    }
+    host.install(live_server.url + "/atlassian-connect.json")
+    from django_atlassian_connect.models import get_tenant_model
+
+    return get_tenant_model()._default_manager.get(client_key=host.client_key)
+
+
+@pytest.fixture
+def jira(settings: Any, live_server: Any) -> Iterator[Any]:
+    """A simulated Jira site with the app installed through a live server (``jira.tenant``)."""
+    from django_atlassian_connect.testing.host import ConnectHost
+
+    with ConnectHost() as host:
+        host.tenant = install_into_live_server(settings, live_server, host)
+        yield host

@@ -7,7 +7,6 @@ import time
 import jwt
 import pytest
 import requests
-import responses
 
 from django_atlassian_connect.client import ConnectClient
 from django_atlassian_connect.exceptions import ConnectAPIError, ConnectClientError
@@ -15,14 +14,6 @@ from django_atlassian_connect.models import Tenant
 from django_atlassian_connect.qsh import query_string_hash
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def rsps():
-    """Mock the product; the local install-key server stays reachable."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru("http://127.0.0.1")
-        yield mock
 
 
 @pytest.fixture

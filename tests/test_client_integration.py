@@ -13,38 +13,19 @@ import requests
 from django_atlassian_connect import maintenance
 from django_atlassian_connect.client import ConnectClient
 from django_atlassian_connect.exceptions import ConnectAPIError, ImpersonationError
-from django_atlassian_connect.models import AccessToken, Tenant, get_tenant_model
+from django_atlassian_connect.models import AccessToken, Tenant
 from django_atlassian_connect.testing.host import ConnectHost
+from tests.conftest import install_into_live_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 USER = "5b10ac8d82e05b22cc7d4ef5"
 
 
-def connect(settings, live_server, host):
-    settings.ATLASSIAN_CONNECT = {
-        **settings.ATLASSIAN_CONNECT,
-        "BASE_URL": live_server.url,
-        "INSTALL_KEYS_URL": host.keys_url,
-        "AUTHORIZATION_SERVER_URL": host.url,
-        "ALLOWED_PRODUCT_HOSTS": ["127.0.0.1"],
-        "SCOPES": ["READ", "WRITE", "ACT_AS_USER"],
-    }
-    host.install(live_server.url + "/atlassian-connect.json")
-    return get_tenant_model().objects.get(client_key=host.client_key)
-
-
-@pytest.fixture
-def jira(settings, live_server):
-    with ConnectHost() as host:
-        host.tenant = connect(settings, live_server, host)
-        yield host
-
-
 @pytest.fixture
 def confluence(settings, live_server):
     with ConnectHost(product="confluence") as host:
-        host.tenant = connect(settings, live_server, host)
+        host.tenant = install_into_live_server(settings, live_server, host)
         yield host
 
 
@@ -110,7 +91,7 @@ def test_as_user_uses_one_grant_per_token_life(jira):
 
 def test_missing_act_as_user_is_unauthorized_client(settings, live_server):
     with ConnectHost(app_scopes=["READ"]) as host:
-        tenant = connect(settings, live_server, host)
+        tenant = install_into_live_server(settings, live_server, host)
         with pytest.raises(ImpersonationError) as excinfo:
             ConnectClient(tenant).as_user(USER).get("/rest/api/3/myself")
     assert excinfo.value.code == "unauthorized_client"

@@ -24,7 +24,6 @@ from django_atlassian_connect.crypto import fingerprint
 from django_atlassian_connect.exceptions import ConnectAPIError
 from django_atlassian_connect.models import AccessToken, LifecycleEvent, SharedSecret, Tenant
 from django_atlassian_connect.qsh import canonical_request, hash_canonical_request
-from django_atlassian_connect.testing.host import ConnectHost
 
 APP_KEY = "com.example.tests"
 ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
@@ -658,26 +657,6 @@ def test_explain_401_with_clock_skew_and_other_statuses(installed_site):
 
 
 # -- against the simulated site ------------------------------------------------------------------
-
-
-def connect(settings, live_server, host):
-    settings.ATLASSIAN_CONNECT = {
-        **settings.ATLASSIAN_CONNECT,
-        "BASE_URL": live_server.url,
-        "INSTALL_KEYS_URL": host.keys_url,
-        "AUTHORIZATION_SERVER_URL": host.url,
-        "ALLOWED_PRODUCT_HOSTS": ["127.0.0.1"],
-        "SCOPES": ["READ", "WRITE", "ACT_AS_USER"],
-    }
-    host.install(live_server.url + "/atlassian-connect.json")
-    return Tenant.objects.get(client_key=host.client_key)
-
-
-@pytest.fixture
-def jira(settings, live_server):
-    with ConnectHost() as host:
-        host.tenant = connect(settings, live_server, host)
-        yield host
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,10 +21,11 @@ import jwt
 import pytest
 from django.core.management import call_command
 
-from django_atlassian_connect.models import SharedSecret, Tenant, get_tenant_model
+from django_atlassian_connect.models import SharedSecret, Tenant
 from django_atlassian_connect.qsh import hash_canonical_request
 from django_atlassian_connect.testing import InstallKeyPair
 from django_atlassian_connect.testing.host import ConnectHost
+from tests.conftest import install_into_live_server
 
 APP_KEY = "com.example.tests"
 ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
@@ -506,23 +507,10 @@ def test_terse_responses_keep_the_hint_in_the_log(installed_site, settings, capl
 # -- against the simulated site -------------------------------------------------------------
 
 
-def connect(settings, live_server, host, scopes=("READ", "WRITE", "ACT_AS_USER")):
-    settings.ATLASSIAN_CONNECT = {
-        **settings.ATLASSIAN_CONNECT,
-        "BASE_URL": live_server.url,
-        "INSTALL_KEYS_URL": host.keys_url,
-        "AUTHORIZATION_SERVER_URL": host.url,
-        "ALLOWED_PRODUCT_HOSTS": ["127.0.0.1"],
-        "SCOPES": list(scopes),
-    }
-    host.install(live_server.url + "/atlassian-connect.json")
-    return get_tenant_model().objects.get(client_key=host.client_key)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_missing_act_as_user(settings, live_server):
     with ConnectHost() as host:
-        tenant = connect(settings, live_server, host, scopes=("READ", "WRITE"))
+        tenant = install_into_live_server(settings, live_server, host, scopes=("READ", "WRITE"))
         finding = diagnosed(
             ("tenant", tenant.client_key, "--check", "--as-user", ACCOUNT),
             "act_as_user_missing",
@@ -534,7 +522,7 @@ def test_missing_act_as_user(settings, live_server):
 @pytest.mark.django_db(transaction=True)
 def test_act_as_user_added_but_install_not_upgraded(settings, live_server):
     with ConnectHost(app_scopes=["READ", "WRITE"]) as host:
-        tenant = connect(settings, live_server, host)
+        tenant = install_into_live_server(settings, live_server, host)
         diagnosed(
             ("tenant", tenant.client_key, "--check", "--as-user", ACCOUNT),
             "act_as_user_missing",
@@ -545,7 +533,7 @@ def test_act_as_user_added_but_install_not_upgraded(settings, live_server):
 @pytest.mark.django_db(transaction=True)
 def test_missing_admin_scope_is_403(settings, live_server):
     with ConnectHost() as host:
-        tenant = connect(settings, live_server, host)
+        tenant = install_into_live_server(settings, live_server, host)
         finding = diagnosed(
             ("request", "GET", "/rest/api/3/permissions", "--tenant", tenant.client_key),
             "scope_missing",
@@ -559,7 +547,7 @@ def test_missing_admin_scope_is_403(settings, live_server):
 def test_stale_secret_seen_by_the_site(settings, live_server):
     # The site rotated its secret; our 'installed' callback never arrived.
     with ConnectHost() as host:
-        tenant = connect(settings, live_server, host)
+        tenant = install_into_live_server(settings, live_server, host)
         host.secrets[-1].retired_at = time.time()
         host.secrets.append(type(host.secrets[-1])("ATCO-rotated-without-telling-us", time.time()))
         status, report = doctor("tenant", host.base_url, "--check")

@@ -19,13 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru("http://127.0.0.1:")
-        yield mock
-
-
-@pytest.fixture
 def rotated(installed_site):
     installed_site.install(secret="second-" + "2" * 40)
     return Tenant.objects.get(client_key=installed_site.client_key)

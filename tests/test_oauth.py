@@ -23,13 +23,6 @@ TOKEN_URL = "http://127.0.0.1:9/oauth/oauth2/token"  # AUTHORIZATION_SERVER_URL 
 
 
 @pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru("http://127.0.0.1:")  # the local install-key server
-        yield mock
-
-
-@pytest.fixture
 def tenant(installed_site):
     return Tenant.objects.get(client_key=installed_site.client_key)
 
