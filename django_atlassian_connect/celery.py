@@ -19,6 +19,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "django_atlassian_connect.purge_retired_secrets",
         "schedule": 6 * 3600.0,
     },
+    "atlassian-connect-purge-seen-tokens": {
+        "task": "django_atlassian_connect.purge_seen_tokens",
+        "schedule": 6 * 3600.0,
+    },
     "atlassian-connect-verify-installations": {
         "task": "django_atlassian_connect.verify_installations",
         "schedule": 24 * 3600.0,

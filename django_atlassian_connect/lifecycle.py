@@ -10,13 +10,14 @@ sent after commit.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatch
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +30,13 @@ from . import keys, signals
 from .conf import connect_settings
 from .exceptions import ConnectAuthError
 from .inbound import load_tenant, unverified_issuer, verify_tenant_token
-from .models import AbstractTenant, LifecycleEvent, SharedSecret, get_tenant_model
+from .models import (
+    AbstractTenant,
+    LifecycleEvent,
+    SeenLifecycleToken,
+    SharedSecret,
+    get_tenant_model,
+)
 from .tokens import (
     ParsedToken,
     check_audience,
@@ -410,6 +417,43 @@ def _check_not_replayed(client_key: str, issued_at: datetime) -> None:
         )
 
 
+def _check_token_unused(event_type: str, client_key: str, token: str, parsed: ParsedToken) -> None:
+    """Refuse a signed lifecycle token seen before, even from the same second.
+
+    ``_check_not_replayed`` catches older tokens; this catches the very same
+    token posted again within its life (the body, with its ``sharedSecret``,
+    is not signed). The token's digest is inserted in the caller's
+    transaction: if the delivery fails and rolls back, the token was not used
+    and the product may retry with it. The unique constraint decides races
+    between processes. Call it under the tenant's row lock.
+    """
+    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    try:
+        exp = float(parsed.claims["exp"])
+        expires_at = datetime.fromtimestamp(exp, tz=UTC) + timedelta(
+            seconds=connect_settings.LEEWAY
+        )
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        # check_times accepted it, so exp is a finite number; be safe anyway.
+        expires_at = datetime.now(tz=UTC) + timedelta(days=1)
+    try:
+        with transaction.atomic():
+            SeenLifecycleToken.objects.create(
+                digest=digest,
+                client_key=client_key[:255],
+                event_type=event_type,
+                expires_at=expires_at,
+            )
+    except IntegrityError as exc:
+        raise ConnectAuthError(
+            "token_replayed",
+            f"This {event_type} token was already used for {client_key!r}: the product "
+            "signs a fresh token for every delivery, so this is a replay (the body, which "
+            "the token does not sign, may have been changed).",
+            client_key=client_key,
+        ) from exc
+
+
 def install(
     payload: Mapping[str, Any],
     token: str | None,
@@ -419,14 +463,16 @@ def install(
 ) -> LifecycleResult:
     check_app_key(payload)
     check_product_host(payload)
-    issued_at = _issued_at(verify_signed_install(payload, token, qsh_matches, now=now))
+    parsed = verify_signed_install(payload, token, qsh_matches, now=now)
+    issued_at = _issued_at(parsed)
     fields = _tenant_fields(payload)
     with transaction.atomic():
         tenant, created = _lock_tenant(
             payload["clientKey"], {**fields, "installed_at": _now_datetime(now)}
         )
-        assert tenant is not None
+        assert tenant is not None and token is not None
         _check_not_replayed(payload["clientKey"], issued_at)
+        _check_token_unused("installed", payload["clientKey"], token, parsed)
         # Taken under the lock, so the secret history follows the commit order
         # even when deliveries race (a secret is retired when its successor
         # becomes current, never before it became current itself).
@@ -487,10 +533,13 @@ def uninstall(
     """
     check_app_key(payload)
     check_product_host(payload)
-    issued_at = _issued_at(verify_signed_install(payload, token, qsh_matches, now=now))
+    parsed = verify_signed_install(payload, token, qsh_matches, now=now)
+    issued_at = _issued_at(parsed)
     with transaction.atomic():
         tenant, _ = _lock_tenant(payload["clientKey"])
+        assert token is not None
         _check_not_replayed(payload["clientKey"], issued_at)
+        _check_token_unused("uninstalled", payload["clientKey"], token, parsed)
         when = _now_datetime(now)
         if tenant is None:
             _record(

@@ -16,11 +16,12 @@ from . import signals, tenant_cache
 from .client import ConnectClient
 from .conf import connect_settings
 from .exceptions import ConnectAPIError, ConnectClientError
-from .models import AbstractTenant, SharedSecret, get_tenant_model
+from .models import AbstractTenant, SeenLifecycleToken, SharedSecret, get_tenant_model
 from .oauth import refresh_access_tokens
 
 __all__ = [
     "purge_retired_secrets",
+    "purge_seen_tokens",
     "refresh_access_tokens",
     "verify_installation",
     "verify_installations",
@@ -49,6 +50,13 @@ def purge_retired_secrets(*, now: datetime | None = None) -> int:
     if count:
         logger.info("purged the material of %d retired shared secret(s)", count)
     return count
+
+
+def purge_seen_tokens(*, now: datetime | None = None) -> int:
+    """Forget signed lifecycle tokens that have expired (they are refused as
+    expired anyway, so remembering them guards nothing)."""
+    deleted, _ = SeenLifecycleToken.objects.filter(expires_at__lt=now or timezone.now()).delete()
+    return deleted
 
 
 def verify_endpoint(tenant: AbstractTenant) -> str:

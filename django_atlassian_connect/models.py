@@ -247,6 +247,34 @@ class LifecycleEvent(models.Model):
         return f"{self.event_type} {self.client_key or '?'} {outcome}"
 
 
+class SeenLifecycleToken(models.Model):
+    """A signed lifecycle token already accepted, kept until it expires.
+
+    An install token signs the method and path, not the body: the very token
+    of an accepted install, posted again within its life with another
+    ``sharedSecret``, would otherwise replace the tenant's secret. Only the
+    token's SHA-256 is stored; the unique constraint makes every process and
+    worker see a token used once, whichever answered it.
+    """
+
+    digest = models.CharField(_("token SHA-256"), max_length=64, unique=True, editable=False)
+    client_key = models.CharField(_("client key"), max_length=255, blank=True, editable=False)
+    event_type = models.CharField(_("event type"), max_length=16, editable=False)
+    expires_at = models.DateTimeField(
+        _("forget after"),
+        db_index=True,
+        help_text=_("The token's exp plus LEEWAY: later it is refused as expired anyway."),
+    )
+    seen_at = models.DateTimeField(_("seen"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("seen lifecycle token")
+        verbose_name_plural = _("seen lifecycle tokens")
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.client_key} {self.digest[:12]}"
+
+
 def get_tenant_model() -> type[AbstractTenant]:
     """The tenant model in use (``ATLASSIAN_CONNECT_TENANT_MODEL``)."""
     name = get_tenant_model_name()

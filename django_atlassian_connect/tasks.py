@@ -40,6 +40,12 @@ def purge_retired_secrets() -> int:
     return maintenance.purge_retired_secrets()
 
 
+@shared_task(name="django_atlassian_connect.purge_seen_tokens", ignore_result=False)
+def purge_seen_tokens() -> int:
+    """Forget expired signed lifecycle tokens kept to refuse replays."""
+    return maintenance.purge_seen_tokens()
+
+
 @shared_task(name="django_atlassian_connect.verify_installations", ignore_result=False)
 def verify_installations() -> dict[str, Any]:
     """One signed call per installation; a 401 marks its secret as suspect."""

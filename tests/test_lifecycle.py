@@ -491,3 +491,56 @@ def test_hostile_bodies_are_refused_not_crashing(victim, body):
     response = victim.post("installed", body, victim.signed())
     assert_refused_install(victim, response, "payload_invalid")
     assert db_snapshot() == victim.snapshot
+
+
+# -- the very same token twice ---------------------------------------------------------
+
+
+def test_the_accepted_install_token_replayed_with_another_secret_changes_nothing(victim):
+    """The token signs method and path, not the body: a second use is a hijack attempt."""
+    captured = victim.signed("installed")
+    assert victim.post("installed", victim.payload(), captured).status_code == 204
+    before = db_snapshot()
+    current = Tenant.objects.get(client_key=victim.client_key).current_secret.secret
+
+    body = victim.payload(sharedSecret="attacker-secret-" + "a" * 40)
+    body = refused(victim.post("installed", body, captured), "token_replayed")
+
+    assert "already used" in body["detail"]
+    assert db_snapshot() == before
+    assert Tenant.objects.get(client_key=victim.client_key).current_secret.secret == current
+    event = LifecycleEvent.objects.first()
+    assert (event.accepted, event.error_code) == (False, "token_replayed")
+
+
+def test_the_same_uninstall_token_twice_is_refused(installed_site):
+    token = installed_site.signed("uninstalled")
+    body = installed_site.payload("uninstalled")
+    assert installed_site.post("uninstalled", body, token).status_code == 204
+    refused(installed_site.post("uninstalled", body, token), "token_replayed")
+
+
+def test_a_refused_delivery_does_not_use_up_its_token(site):
+    """Only an accepted delivery marks its token: the product may retry a failed one."""
+    token = site.signed("installed")
+    refused(site.post("installed", site.payload(key="com.other.app"), token), "app_key_mismatch")
+    assert site.post("installed", site.payload(), token).status_code == 204
+
+
+def test_seen_tokens_are_kept_until_they_expire_then_purged(installed_site):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_atlassian_connect.maintenance import purge_seen_tokens
+    from django_atlassian_connect.models import SeenLifecycleToken
+
+    seen = SeenLifecycleToken.objects.get()
+    claims = jwt.decode(installed_site.signed("installed"), options={"verify_signature": False})
+    # exp + LEEWAY, to the second (the install token lives 180 s).
+    assert abs((seen.expires_at - timezone.now()).total_seconds() - (180 + 30)) < 5
+    assert len(seen.digest) == 64 and installed_site.client_key == seen.client_key
+    assert claims["jti"]  # the simulator's tokens differ per delivery
+    assert purge_seen_tokens() == 0
+    assert purge_seen_tokens(now=seen.expires_at + timedelta(seconds=1)) == 1
+    assert not SeenLifecycleToken.objects.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import jwt
@@ -73,7 +74,12 @@ def install_token(
     lifetime: int = 180,
     **claims: Any,
 ) -> str:
-    """A signed-install token: RS256 with ``kid``, ``aud`` = the app's base URL."""
+    """A signed-install token: RS256 with ``kid``, ``aud`` = the app's base URL.
+
+    Each token carries a random ``jti``: the app accepts a lifecycle token
+    once, and two deliveries a test makes within one second would otherwise
+    be the very same token (the product's deliveries are seconds apart).
+    """
     issued = int(time.time() if now is None else now)
     payload: dict[str, Any] = {
         "iss": client_key,
@@ -82,6 +88,7 @@ def install_token(
         "exp": issued + lifetime,
         "qsh": query_string_hash(method, path, app_base_url),
         "context": {},
+        "jti": uuid.uuid4().hex,
     }
     payload.update(claims)
     return jwt.encode(payload, key.private_pem, algorithm="RS256", headers={"kid": key.kid})

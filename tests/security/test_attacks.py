@@ -178,7 +178,7 @@ def target(app_factory) -> Iterator[Target]:
     with InstallKeyServer(key) as key_server:
         running = app_factory("attacks", key_server.url)
         t = Target(running=running, key=key, key_server=key_server)
-        for name in ("victim", "other", "disabled", "uninstalled", "replayed"):
+        for name in ("victim", "other", "disabled", "uninstalled", "replayed", "exact"):
             t.sites[name] = new_site(name)
         for name in ("victim", "other", "disabled", "uninstalled"):
             site = t.sites[name]
@@ -305,6 +305,16 @@ def replay_after_uninstall(t: Target) -> requests.Response:
     assert response.status_code == 204, response.text
     t.snapshot_now()  # the attack starts here
     return t.post("/installed", t.body(site, sharedSecret="ATCO-replayed-" + "r" * 40), captured)
+
+
+def exact_replay(t: Target) -> requests.Response:
+    """The very token of an accepted install, posted again at once with another secret."""
+    site = t.sites["exact"]
+    captured = t.install_token(site)
+    response = t.post("/installed", t.body(site), captured)
+    assert response.status_code == 204, response.text
+    t.snapshot_now()  # the attack starts here: same token, same second, attacker's secret
+    return t.post("/installed", t.body(site, sharedSecret="ATCO-exact-" + "x" * 40), captured)
 
 
 def unsigned_uninstall(t: Target) -> requests.Response:
@@ -509,6 +519,7 @@ ATTACKS: list[tuple[str, str, Attack, int, str | None]] = [
     ("install token without qsh", "installed", install_claims(qsh=_DROP), 401, "qsh_missing"),
     ("token of tenant A, body of tenant B", "installed", token_of_a_body_of_b, 401, "issuer_mismatch"),
     ("replayed install after uninstall, another secret", "installed", replay_after_uninstall, 401, "token_replayed"),
+    ("the accepted install token again at once, another secret", "installed", exact_replay, 401, "token_replayed"),
     ("malformed base64", "installed", lifecycle_malformed(BAD_B64), 401, "token_malformed"),
     ("malformed JSON header", "installed", lifecycle_malformed(BAD_JSON), 401, "token_malformed"),
     ("non-object claims", "installed", lifecycle_malformed(NON_OBJECT), 401, "token_malformed"),

@@ -9,6 +9,7 @@ from django_atlassian_connect import maintenance
 JOBS: dict[str, Callable[[], Any]] = {
     "refresh_access_tokens": maintenance.refresh_access_tokens,
     "purge_retired_secrets": maintenance.purge_retired_secrets,
+    "purge_seen_tokens": maintenance.purge_seen_tokens,
     "verify_installations": maintenance.verify_installations,
 }
 
@@ -16,7 +17,7 @@ JOBS: dict[str, Callable[[], Any]] = {
 class Command(BaseCommand):
     help = (
         "Run housekeeping without Celery: refresh impersonation tokens, purge retired "
-        "secret material, verify installations (the same functions the Celery tasks run)."
+        "secret material, forget expired lifecycle tokens, verify installations (the same functions the Celery tasks run)."
     )
 
     def add_arguments(self, parser: Any) -> None:
