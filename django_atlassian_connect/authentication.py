@@ -17,14 +17,32 @@ authentication classes may run. A Connect token that fails verification is a
 from __future__ import annotations
 
 from django.http import HttpRequest
+from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from .exceptions import ConnectAuthenticationFailed, ConnectAuthError
+from .exceptions import ConnectAuthError
 from .inbound import ConnectAuth, ConnectUser, get_raw_token, log_refusal, verify_request
 from .responses import error_body, www_authenticate
 
-__all__ = ["ConnectContextJWTAuthentication", "ConnectJWTAuthentication"]
+__all__ = [
+    "ConnectAuthenticationFailed",
+    "ConnectContextJWTAuthentication",
+    "ConnectJWTAuthentication",
+]
+
+
+class ConnectAuthenticationFailed(drf_exceptions.AuthenticationFailed):
+    """DRF's answer to a refused Connect token: our status, code and body.
+
+    Also importable as ``django_atlassian_connect.exceptions.ConnectAuthenticationFailed``.
+    ``error`` is the :class:`~django_atlassian_connect.exceptions.ConnectAuthError`.
+    """
+
+    def __init__(self, error: ConnectAuthError, body: dict[str, str]) -> None:
+        super().__init__(detail=body, code=error.code)
+        self.status_code = error.status_code
+        self.error = error
 
 
 class ConnectJWTAuthentication(BaseAuthentication):
@@ -32,6 +50,9 @@ class ConnectJWTAuthentication(BaseAuthentication):
 
     #: ``True`` accepts context tokens (qsh ``context-qsh``) and nothing else.
     context_tokens = False
+    #: What a view using this class declares it takes (read by connect_doctor
+    #: and the system checks): ``"request"`` or ``"context"``.
+    connect_token_kind = "request"
     #: Accept tokens of tenants the product disabled.
     allow_disabled_tenants = False
 
@@ -72,3 +93,15 @@ class ConnectContextJWTAuthentication(ConnectJWTAuthentication):
     """Context JWTs only (``qsh: "context-qsh"``)."""
 
     context_tokens = True
+    connect_token_kind = "context"
+
+
+def token_missing_failure(request: Request) -> ConnectAuthenticationFailed:
+    """The refusal for a request that no authentication class accepted and that
+    carries no Connect JWT: ``token_missing`` with its hint, like every other
+    refusal, instead of DRF's generic "credentials were not provided"."""
+    django_request: HttpRequest = request._request
+    error = ConnectAuthError("token_missing", "The request carries no Connect JWT.")
+    log_refusal(django_request, error)
+    django_request._connect_error = error  # type: ignore[attr-defined]
+    return ConnectAuthenticationFailed(error, error_body(error))

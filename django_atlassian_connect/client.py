@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,13 +26,21 @@ import requests
 
 from . import oauth, tenant_cache
 from .conf import connect_settings
-from .exceptions import ConnectAPIError, ConnectClientError
-from .http import TimeoutSession, configure_session
+from .exceptions import ConnectClientError
+from .http import ConnectAPIError, TimeoutSession, configure_session, product_message
 from .models import AbstractTenant
 from .qsh import canonical_request, hash_canonical_request
+from .signing import SigningSecret, current_secret
 from .tokens import encode_app_token
 
-__all__ = ["ConnectClient", "ConnectSession"]
+__all__ = [
+    "ConnectClient",
+    "ConnectSession",
+    # Re-exported from where they live now (signing, http); importable here as before.
+    "SigningSecret",
+    "current_secret",
+    "product_message",
+]
 
 logger = logging.getLogger("django_atlassian_connect")
 
@@ -47,28 +54,6 @@ SCOPE_FOR_METHOD = {
     "PATCH": "WRITE",
     "DELETE": "DELETE",
 }
-
-
-@dataclass(frozen=True)
-class SigningSecret:
-    """The tenant's current shared secret, as used for signing."""
-
-    value: str = field(repr=False)
-    fingerprint: str
-    current_since: float
-
-
-def current_secret(tenant: AbstractTenant) -> SigningSecret:
-    """The secret that signs outbound calls (from the warm-path cache)."""
-    snapshot, _ = tenant_cache.get(tenant.client_key)
-    entry = snapshot.current if snapshot else None
-    if entry is None:
-        raise ConnectClientError(
-            "secret_missing",
-            f"The installation {tenant.client_key} has no current shared secret.",
-            hint="It arrives with the 'installed' callback: reinstall the app on the site.",
-        )
-    return SigningSecret(tenant_cache.decrypt(entry), entry.fingerprint, entry.became_current_at)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -93,7 +78,7 @@ class ConnectSession(TimeoutSession):
             raise ConnectClientError(
                 "tenant_not_installed",
                 f"The app is not installed on {tenant.base_url} ({tenant.client_key}).",
-                hint="Calls are refused until the site installs the app again.",
+                tenant=tenant,
             )
         self.tenant = tenant
         self.base_url = tenant.base_url.rstrip("/")
@@ -120,13 +105,15 @@ class ConnectSession(TimeoutSession):
         path = urlsplit(url).path
         return not self.base_path or path == self.base_path or path.startswith(self.base_path + "/")
 
-    def _require_tenant_url(self, url: str) -> None:
+    def _require_tenant_url(self, url: str, method: str | None = None) -> None:
         if not self.is_tenant_url(url):
             raise ConnectClientError(
                 "url_not_allowed",
                 f"Refusing to send {self.tenant.client_key}'s credentials to {url}: it is "
                 f"not under the tenant's baseUrl {self.base_url}.",
-                hint="Use a path relative to the baseUrl, e.g. '/rest/api/3/myself'.",
+                method=method,
+                url=url,
+                tenant=self.tenant,
             )
 
     # -- requests hooks --------------------------------------------------------
@@ -140,7 +127,7 @@ class ConnectSession(TimeoutSession):
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         prepared = super().prepare_request(request)
-        self._require_tenant_url(prepared.url or "")
+        self._require_tenant_url(prepared.url or "", prepared.method)
         self.sign(prepared)
         return prepared
 
@@ -170,7 +157,10 @@ class ConnectSession(TimeoutSession):
         request = response.request
         message = f"{request.method} {request.url} -> {response.status_code} {response.reason}"
         raise ConnectAPIError(
-            message + ".", tenant=self.tenant, response=response, hint=self.hint_for(response)
+            message + ".",
+            response=response,
+            tenant=self.tenant,
+            hint=self.hint_for(response) or None,  # None: the code's default hint
         )
 
     def on_error(self, response: requests.Response) -> None:
@@ -209,20 +199,6 @@ class ConnectSession(TimeoutSession):
             f"{'app' if self.mode == 'app' else 'user'} lacks the product permission."
             f"{missing} After changing SCOPES, the app must be upgraded on the site."
         )
-
-
-def product_message(response: requests.Response) -> str:
-    """What the product's error body says (its message, or short plain text), or ``""``."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("message", "error_description", "errorMessages", "detail", "error"):
-            if body.get(key):
-                return str(body[key])[:300]
-    text = response.text if isinstance(response.text, str) else ""
-    return text[:300] if "<" not in text else ""
 
 
 def _product_message(response: requests.Response) -> str:

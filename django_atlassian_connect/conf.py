@@ -60,6 +60,11 @@ DEFAULTS: dict[str, Any] = {
     # Use a cache shared by all processes (Redis, Memcached) in production.
     "TENANT_CACHE_ALIAS": "default",
     "TENANT_CACHE_TIMEOUT": 300,
+    # Seconds a process trusts its snapshot of a tenant before one cheap check
+    # (its updated_at) against the database; also the least time between two
+    # such checks that refused tokens may trigger. Bounds how long another
+    # process's change takes to reach a process-local cache (LocMemCache).
+    "TENANT_CACHE_REVALIDATE": 1.0,
     # Install public keys.
     "KEY_CACHE_ALIAS": "default",
     "KEY_CACHE_TIMEOUT": 24 * 3600,
@@ -134,18 +139,16 @@ connect_settings = ConnectSettings()
 
 
 def get_tenant_model_name() -> str:
-    """The ``app_label.ModelName`` of the tenant model in use."""
-    return getattr(settings, TENANT_MODEL_SETTING, DEFAULT_TENANT_MODEL)
+    """The ``app_label.ModelName`` of the tenant model in use.
 
-
-def install_tenant_model_default() -> None:
-    """Give ``settings`` the default tenant model when the project sets none.
-
-    Django's migration autodetector reads swappable settings with a bare
-    ``getattr(settings, ...)``, as it does for ``AUTH_USER_MODEL``.
+    ``settings.ATLASSIAN_CONNECT_TENANT_MODEL`` if the project sets it, else
+    the default. Read only, never written: a project that does not set it has
+    no such attribute on ``settings``. (Django's migration autodetector reads
+    a swappable setting with a bare ``getattr`` when it writes a migration
+    with a foreign key to the swappable model: projects whose own models
+    point at the tenant model set it, even to the default.)
     """
-    if not hasattr(settings, TENANT_MODEL_SETTING):
-        setattr(settings, TENANT_MODEL_SETTING, DEFAULT_TENANT_MODEL)
+    return getattr(settings, TENANT_MODEL_SETTING, DEFAULT_TENANT_MODEL)
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:

@@ -1,252 +1,249 @@
 """Errors with stable codes.
 
-Domain errors know nothing of HTTP: :class:`ConnectAuthError` carries a
-``code`` (stable, documented, used in logs), a ``detail`` naming the cause and
-a ``hint`` naming the fix. Views and DRF classes turn them into responses; the
-HTTP status for each code lives in :data:`STATUS_FOR_CODE`.
+One base, :class:`ConnectError`: a registered ``code`` (see
+:mod:`django_atlassian_connect.codes`), a ``detail`` naming the cause and a
+``hint`` naming the fix (both default to the registry's text), and the
+context of the failure as attributes (as django-anymail's errors carry
+theirs)::
 
-No message here ever contains a shared secret or a whole token.
+    raise ConnectClientError("url_not_allowed", detail, tenant=tenant, url=url)
+
+    except ConnectClientError as exc:
+        exc.code, exc.detail, exc.hint, exc.tenant, exc.url, exc.context
+
+Domain errors know nothing of HTTP: this module imports neither Django's
+HTTP layer, DRF nor ``requests``. Views and DRF classes turn refusals into
+responses (:mod:`~django_atlassian_connect.responses`,
+:mod:`~django_atlassian_connect.authentication`). The two errors tied to a
+library live next to it and are importable from here too:
+:class:`ConnectAPIError` (also a ``requests.HTTPError``) in
+:mod:`django_atlassian_connect.http`, and :class:`ConnectAuthenticationFailed`
+(DRF's exception) in :mod:`django_atlassian_connect.authentication`.
+
+No message or ``repr()`` here ever contains a shared secret or a token.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
-import requests
-from rest_framework import exceptions as drf_exceptions
+from .codes import CLIENT_CODES, IMPERSONATION_CODES, OAUTH_ERROR_CODES, REFUSAL_CODES
+from .codes import CODES as REGISTRY
 
-# code -> (HTTP status, default hint)
-CODES: dict[str, tuple[int, str]] = {
-    "token_missing": (
-        401,
-        "Send the Connect JWT as 'Authorization: JWT <token>', a 'jwt' query "
-        "parameter or a 'jwt' form field.",
-    ),
-    "token_malformed": (
-        401,
-        "The token is not a JWT (three base64url parts with JSON objects); "
-        "check how it was copied or built.",
-    ),
-    "token_ambiguous": (
-        401,
-        "Send the token in one place only (header, query or form field).",
-    ),
-    "alg_not_allowed": (
-        401,
-        "Product tokens are HS256 (signed installs RS256); the algorithm is "
-        "fixed by the endpoint, not read from the token.",
-    ),
-    "tenant_unknown": (
-        401,
-        "No installation has this clientKey (iss): install the app on the "
-        "site again, or check that the token belongs to this app.",
-    ),
-    "tenant_uninstalled": (
-        401,
-        "The app was uninstalled from this site; it must be installed again.",
-    ),
-    "tenant_disabled": (
-        401,
-        "The app is disabled on this site; enable it in 'Manage apps'.",
-    ),
-    "signature_invalid": (
-        401,
-        "The token was not signed with this installation's shared secret "
-        "(or was altered); sign with the secret of the latest 'installed' "
-        "callback.",
-    ),
-    "secret_retired": (
-        401,
-        "The token was signed with a shared secret that a later 'installed' "
-        "callback replaced; use the current secret.",
-    ),
-    "token_expired": (
-        401,
-        "Reload the page for a fresh token; if this repeats, check the "
-        "server clocks (NTP) or raise LEEWAY.",
-    ),
-    "token_not_yet_valid": (
-        401,
-        "The token's iat/nbf is in the future: the clocks of the signer and "
-        "of this server disagree; sync them (NTP).",
-    ),
-    "claim_missing": (
-        401,
-        "The token lacks a required claim (iss, iat, exp, qsh); build it "
-        "with a Connect JWT library.",
-    ),
-    "qsh_missing": (
-        401,
-        "Connect tokens must carry a qsh claim; compute it over the method, "
-        "path and query of this request.",
-    ),
-    "qsh_mismatch": (
-        401,
-        "The token's qsh was computed for another request: a token is valid "
-        "only for the method, path and query it was made for.",
-    ),
-    "context_qsh_not_allowed": (
-        401,
-        "Context tokens (qsh 'context-qsh') are only accepted by views that "
-        "opt in; pages, webhooks and lifecycle callbacks need the request "
-        "token the product sent.",
-    ),
-    "context_qsh_required": (
-        401,
-        "This endpoint takes context tokens only: get one with "
-        "AP.context.getToken() in the front end.",
-    ),
-    "audience_invalid": (
-        401,
-        "The install token was made for another app URL; BASE_URL must equal "
-        "the baseUrl in the descriptor the product installed.",
-    ),
-    "issuer_mismatch": (
-        401,
-        "The token's iss must equal the clientKey in the body.",
-    ),
-    "key_invalid": (
-        401,
-        "The install token's kid does not name an Atlassian install key: it "
-        "was not signed by Atlassian.",
-    ),
-    "key_unavailable": (
-        503,
-        "The Atlassian install key could not be fetched; nothing was changed. "
-        "Retry the installation in a moment.",
-    ),
-    "product_host_not_allowed": (
-        401,
-        "The site's baseUrl is not on ALLOWED_PRODUCT_HOSTS; add its host "
-        "pattern if the site is genuine.",
-    ),
-    "app_key_mismatch": (
-        401,
-        "The body's key is not this app's APP_KEY: the callback was meant for "
-        "another app or APP_KEY differs from the descriptor.",
-    ),
-    "payload_invalid": (
-        401,
-        "The lifecycle body must be a JSON object with string fields key, "
-        "clientKey and baseUrl (and sharedSecret for 'installed').",
-    ),
-    "payload_too_large": (
-        413,
-        "The lifecycle body exceeds MAX_LIFECYCLE_BODY.",
-    ),
-    "token_replayed": (
-        401,
-        "A signed lifecycle token older than one already accepted for this "
-        "installation is a replay; if the site really sent it, install or "
-        "uninstall again from the site (it signs a fresh token).",
-    ),
-    "database_unavailable": (
-        503,
-        "The database failed while storing the callback; nothing was changed. "
-        "Retry in a moment, and check the database.",
-    ),
-}
+__all__ = [
+    "CODES",
+    "ConnectAPIError",  # noqa: F822 - a compatibility alias, see __getattr__ below
+    "ConnectAuthError",
+    "ConnectAuthenticationFailed",  # noqa: F822 - a compatibility alias, see __getattr__
+    "ConnectClientError",
+    "ConnectError",
+    "ImpersonationError",
+    "SecretDecryptionError",
+]
+
+#: Deprecated: ``code -> (HTTP status, default hint)`` of the inbound refusal
+#: codes, as before the registry. Use :data:`django_atlassian_connect.codes.CODES`.
+CODES: Mapping[str, tuple[int, str]] = MappingProxyType(
+    {code: (entry.status, entry.hint) for code, entry in REGISTRY.items() if code in REFUSAL_CODES}
+)
+
+# Names a context keyword may not take: they are the error's own.
+_RESERVED = frozenset({"args", "code", "context", "detail", "hint", "status_code"})
+
+
+def _restore(cls: type[ConnectError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle an error without calling ``__init__`` (whose first argument is a code)."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ConnectError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
 
-
-class ConnectAuthError(ConnectError):
-    """A token or lifecycle delivery was refused.
-
-    ``code`` is stable (see ``docs/troubleshooting``); ``detail`` says what
-    was wrong with this request and ``hint`` what to do about it.
-    ``client_key`` and ``extra`` feed logs and diagnostics.
+    ``ConnectError(code, detail=None, *, hint=None, **context)``: ``code`` must
+    be registered in :data:`django_atlassian_connect.codes.CODES` (and be one
+    of the class's codes, see ``codes``), otherwise :class:`ValueError`.
+    ``detail`` and ``hint`` default to the registry's text. Each ``context``
+    keyword becomes an attribute and is kept in :attr:`context`.
+    ``str()`` is the detail and the hint; ``repr()`` shows the code, the detail
+    and non-secret context only.
     """
 
+    #: The codes this class may carry (``None``: any registered code).
+    codes: ClassVar[frozenset[str] | None] = None
+    #: Context attributes safe to show in ``repr()`` (never a secret, token or response).
+    repr_fields: ClassVar[tuple[str, ...]] = ()
+
+    code: str
+    detail: str
+    hint: str
+    context: dict[str, Any]
+
     def __init__(
-        self,
-        code: str,
-        detail: str,
-        *,
-        hint: str | None = None,
-        client_key: str | None = None,
-        **extra: Any,
+        self, code: str, detail: str | None = None, *, hint: str | None = None, **context: Any
     ) -> None:
-        if code not in CODES:
-            raise ValueError(f"unknown error code {code!r}")
-        super().__init__(detail)
+        entry = REGISTRY.get(code) if isinstance(code, str) else None
+        if entry is None:
+            raise ValueError(
+                f"unknown error code {code!r}: register it in django_atlassian_connect.codes.CODES"
+            )
+        if self.codes is not None and code not in self.codes:
+            raise ValueError(f"{type(self).__name__} does not carry the code {code!r}")
+        reserved = sorted(_RESERVED & context.keys())
+        if reserved:
+            raise TypeError(f"context keywords may not be named {', '.join(reserved)}")
         self.code = code
-        self.detail = detail
-        self.hint = hint if hint is not None else CODES[code][1]
-        self.client_key = client_key
-        self.extra = extra
+        self.detail = entry.detail if detail is None else detail
+        self.hint = entry.hint if hint is None else hint
+        super().__init__(self.detail)
+        self.context = dict(context)
+        for name, value in context.items():
+            setattr(self, name, value)
 
     @property
     def status_code(self) -> int:
-        return CODES[self.code][0]
+        """The code's HTTP status from the registry (``0``: none of its own)."""
+        return REGISTRY[self.code].status
+
+    def __str__(self) -> str:
+        return f"{self.detail} {self.hint}" if self.hint else self.detail
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code!r}, detail={self.detail!r})"
+        fields = [f"code={self.code!r}", f"detail={self.detail!r}"]
+        for name in self.repr_fields:
+            value = getattr(self, name, None)
+            if value is not None:
+                fields.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(fields)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args, self.__dict__.copy()))
 
 
-class SecretDecryptionError(ConnectError):
-    """A stored secret could not be decrypted with any configured key."""
+class ConnectAuthError(ConnectError):
+    """A token or lifecycle delivery was refused (an inbound refusal code).
 
-
-class ConnectClientError(ConnectError):
-    """An outbound call could not be made; nothing was sent.
-
-    ``code``: ``url_not_allowed`` (the URL is outside the tenant's baseUrl),
-    ``tenant_not_installed``, ``secret_missing``.
+    ``code`` is stable (see ``docs/troubleshooting``); ``status_code`` is the
+    status of the answer (401, 413 or 503). ``client_key`` (``None`` when not
+    known) and the other context feed logs and diagnostics; ``extra`` is the
+    context without ``client_key``.
     """
 
-    def __init__(self, code: str, message: str, *, hint: str = "") -> None:
-        super().__init__(f"{message} {hint}".strip())
-        self.code = code
-        self.hint = hint
+    codes = REFUSAL_CODES
+    repr_fields: ClassVar[tuple[str, ...]] = ("client_key",)
 
-
-class ConnectAPIError(ConnectError, requests.HTTPError):
-    """The product answered an outbound call with an error status.
-
-    Carries ``tenant``, ``request``, ``response`` and a ``hint`` naming the
-    likely causes. Also a :class:`requests.HTTPError`.
-    """
-
-    def __init__(
-        self, message: str, *, tenant: Any, response: requests.Response, hint: str = ""
-    ) -> None:
-        requests.HTTPError.__init__(
-            self, f"{message} {hint}".strip(), request=response.request, response=response
-        )
-        self.tenant = tenant
-        self.hint = hint
-        self.status_code = response.status_code
-
-
-class ImpersonationError(ConnectError):
-    """The OAuth 2.0 JWT-bearer grant (acting as a user) failed.
-
-    ``code`` is the OAuth error (``unauthorized_client``, ``invalid_grant``,
-    ...) or one of ours: ``oauth_client_id_missing``,
-    ``authorization_server_unavailable``, ``token_response_invalid``.
-    """
+    client_key: str | None = None
 
     def __init__(
         self,
         code: str,
-        message: str,
+        detail: str | None = None,
         *,
-        hint: str = "",
-        response: requests.Response | None = None,
+        hint: str | None = None,
+        client_key: str | None = None,
+        **context: Any,
     ) -> None:
-        super().__init__(f"{message} {hint}".strip())
-        self.code = code
-        self.hint = hint
-        self.response = response
+        super().__init__(code, detail, hint=hint, client_key=client_key, **context)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The context other than ``client_key`` (kept for compatibility)."""
+        return {k: v for k, v in self.context.items() if k != "client_key"}
 
 
-class ConnectAuthenticationFailed(drf_exceptions.AuthenticationFailed):
-    """DRF's answer to a refused Connect token: our status, code and body."""
+class SecretDecryptionError(ConnectError):
+    """A stored secret could not be decrypted with any configured key.
 
-    def __init__(self, error: ConnectAuthError, body: dict[str, str]) -> None:
-        super().__init__(detail=body, code=error.code)
-        self.status_code = error.status_code
-        self.error = error
+    Its code is always ``secret_undecryptable``, so the first argument is the
+    detail: ``SecretDecryptionError(detail=None, *, hint=None, **context)``.
+    """
+
+    codes = frozenset({"secret_undecryptable"})
+
+    def __init__(
+        self, detail: str | None = None, *, hint: str | None = None, **context: Any
+    ) -> None:
+        super().__init__("secret_undecryptable", detail, hint=hint, **context)
+
+
+class ConnectClientError(ConnectError):
+    """An outbound call failed.
+
+    Raised as such when nothing was sent: ``url_not_allowed`` (the URL is
+    outside the tenant's baseUrl), ``tenant_not_installed``,
+    ``secret_missing``. Subclasses cover the answers:
+    :class:`ConnectAPIError` (the product's error status) and
+    :class:`ImpersonationError` (the user token grant).
+
+    Always has ``method``, ``url``, ``status`` (the HTTP status received),
+    ``response`` (a ``requests.Response``) and ``tenant``: ``None`` when not
+    known or nothing was sent or received.
+    """
+
+    codes = CLIENT_CODES
+    repr_fields: ClassVar[tuple[str, ...]] = ("method", "status")
+
+    method: str | None = None
+    url: str | None = None
+    status: int | None = None
+    response: Any = None
+    tenant: Any = None
+
+
+class ImpersonationError(ConnectClientError):
+    """The OAuth 2.0 JWT-bearer grant (acting as a user) failed.
+
+    ``code`` is one of ours (``oauth_client_id_missing``,
+    ``authorization_server_unavailable``, ``token_response_invalid``) or the
+    OAuth error the token endpoint answered (``unauthorized_client``,
+    ``invalid_grant``, ...; see :data:`~django_atlassian_connect.codes.OAUTH_ERROR_CODES`).
+    An error string we do not register becomes the code ``oauth_error``.
+    ``oauth_error`` (and ``oauth_error_description``) keep what the server
+    said; ``account_id`` and ``scopes`` name the grant asked for, where known.
+    Besides the attributes of :class:`ConnectClientError` (``method``,
+    ``url``, ``status``, ``response`` and ``tenant`` of the token request).
+    """
+
+    codes = IMPERSONATION_CODES
+    repr_fields: ClassVar[tuple[str, ...]] = ("method", "status", "oauth_error", "account_id")
+
+    oauth_error: str | None = None
+    oauth_error_description: str | None = None
+    account_id: str | None = None
+    scopes: str | None = None
+
+    @classmethod
+    def from_oauth_error(
+        cls, oauth_error: str, detail: str | None = None, **context: Any
+    ) -> ImpersonationError:
+        """The error for an OAuth error string from the token endpoint.
+
+        A registered one is the code; any other maps to ``oauth_error``, and
+        the server's string stays in the ``oauth_error`` attribute either way.
+        """
+        code = oauth_error if oauth_error in OAUTH_ERROR_CODES else "oauth_error"
+        return cls(code, detail, oauth_error=oauth_error, **context)
+
+
+# Compatibility aliases (PEP 562): ``ConnectAPIError`` subclasses
+# ``requests.HTTPError`` and ``ConnectAuthenticationFailed`` DRF's exception,
+# so they live in the modules that already import those libraries (``http``,
+# ``authentication``); this module must not. They stay importable from here,
+# their public path, resolved on first access only. These two calls are the
+# only imports of this module pointing up (tests/test_imports.py checks it).
+def __getattr__(name: str) -> Any:
+    if name == "ConnectAPIError":
+        return importlib.import_module("django_atlassian_connect.http").ConnectAPIError
+    if name == "ConnectAuthenticationFailed":
+        module = importlib.import_module("django_atlassian_connect.authentication")
+        return module.ConnectAuthenticationFailed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "ConnectAPIError", "ConnectAuthenticationFailed"})

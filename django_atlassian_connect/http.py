@@ -1,8 +1,10 @@
-"""The one place outbound ``requests`` sessions are configured.
+"""The outbound layer: the one place ``requests`` sessions are configured.
 
 Default timeout (``HTTP_TIMEOUT``), a versioned User-Agent, and urllib3
 ``Retry`` for 429/502/503/504 that honours ``Retry-After`` (capped at
-``MAX_RETRY_AFTER``) on idempotent methods.
+``MAX_RETRY_AFTER``) on idempotent methods. Also the product's error answers:
+:class:`ConnectAPIError` (a ``requests.HTTPError``, so it lives with
+``requests``) and :func:`product_message`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,76 @@ from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 from . import __version__
+from .codes import API_CODES, api_code_for_status
 from .conf import connect_settings
+from .exceptions import ConnectClientError
 
 USER_AGENT = f"django-atlassian-connect/{__version__} python-requests/{requests.__version__}"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def product_message(response: requests.Response) -> str:
+    """What the product's error body says (its message, or short plain text), or ``""``."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("message", "error_description", "errorMessages", "detail", "error"):
+            if body.get(key):
+                return str(body[key])[:300]
+    text = response.text if isinstance(response.text, str) else ""
+    return text[:300] if "<" not in text else ""
+
+
+class ConnectAPIError(ConnectClientError, requests.HTTPError):
+    """The product answered an outbound call with an error status.
+
+    ``ConnectAPIError(detail=None, *, response, tenant=None, hint=None, **context)``:
+    the code follows from the status (``api_unauthorized`` 401,
+    ``api_forbidden`` 403, ``api_not_found`` 404, ``api_rate_limited`` 429,
+    ``api_error`` for the rest), so the first argument is the detail.
+    Carries ``method``, ``url``, ``status`` (also ``status_code``),
+    ``response``, ``request``, ``tenant``, ``product_message`` (what the
+    product's body says, ``""`` if nothing readable) and a ``hint`` naming the
+    likely causes. Also a :class:`requests.HTTPError`. Importable from
+    :mod:`django_atlassian_connect.exceptions` too.
+    """
+
+    codes = API_CODES
+
+    product_message: str = ""
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        response: requests.Response,
+        tenant: Any = None,
+        hint: str | None = None,
+        **context: Any,
+    ) -> None:
+        request = response.request
+        if request is not None:
+            context.setdefault("method", (request.method or "GET").upper())
+            context.setdefault("url", request.url)
+        context.setdefault("product_message", product_message(response))
+        super().__init__(
+            api_code_for_status(response.status_code),
+            detail,
+            hint=hint,
+            status=response.status_code,
+            response=response,
+            tenant=tenant,
+            **context,
+        )
+        # requests.HTTPError's own attribute; RequestException.__init__ left it None.
+        self.request = request
+
+    @property
+    def status_code(self) -> int:
+        """The status the product answered (the ``api_*`` code's own may be 0)."""
+        return int(self.status or 0)
 
 
 class CappedRetry(Retry):

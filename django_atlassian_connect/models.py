@@ -17,10 +17,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import crypto
-from .conf import TENANT_MODEL_SETTING, get_tenant_model_name, install_tenant_model_default
+from .conf import TENANT_MODEL_SETTING, get_tenant_model_name
 from .fields import EncryptedTextField
 
-install_tenant_model_default()
+#: The tenant model in use, read once when the models are built (as
+#: django-oauth-toolkit reads its swappable model names); the foreign keys
+#: below point at it. Nothing here writes to ``django.conf.settings``.
+TENANT_MODEL: str = get_tenant_model_name()
 
 if TYPE_CHECKING:
     from django_stubs_ext.db.models.manager import RelatedManager
@@ -121,7 +124,7 @@ class SharedSecret(models.Model):
     """
 
     tenant = models.ForeignKey(
-        get_tenant_model_name(), on_delete=models.CASCADE, related_name="shared_secrets"
+        TENANT_MODEL, on_delete=models.CASCADE, related_name="shared_secrets"
     )
     secret = EncryptedTextField(_("secret (encrypted)"), null=True, editable=False)
     fingerprint = models.CharField(_("fingerprint"), max_length=32, editable=False)
@@ -172,9 +175,7 @@ class AccessToken(models.Model):
     (upper-case, sorted, space-separated, empty for "no scope parameter").
     """
 
-    tenant = models.ForeignKey(
-        get_tenant_model_name(), on_delete=models.CASCADE, related_name="access_tokens"
-    )
+    tenant = models.ForeignKey(TENANT_MODEL, on_delete=models.CASCADE, related_name="access_tokens")
     account_id = models.CharField(_("account id"), max_length=128)
     scopes = models.CharField(_("scopes"), max_length=255, blank=True)
     token = EncryptedTextField(_("access token (encrypted)"), null=True, editable=False)
@@ -213,7 +214,7 @@ class LifecycleEvent(models.Model):
     event_type = models.CharField(max_length=16, choices=EventType.choices)
     client_key = models.CharField(max_length=255, blank=True, db_index=True)
     tenant = models.ForeignKey(
-        get_tenant_model_name(),
+        TENANT_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

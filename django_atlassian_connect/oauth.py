@@ -21,11 +21,13 @@ import requests
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .codes import CODES
 from .conf import connect_settings
 from .exceptions import ImpersonationError
 from .http import RETRY_STATUSES, new_session
 from .keys import is_staging_host
 from .models import AbstractTenant, AccessToken
+from .signing import current_secret
 from .tokens import encode_hs256
 
 logger = logging.getLogger("django_atlassian_connect")
@@ -34,27 +36,18 @@ GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME = 60
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-HINTS = {
-    "unauthorized_client": (
-        "ACT_AS_USER missing from the descriptor scopes, or the installation was not "
-        "upgraded after adding it: add ACT_AS_USER to SCOPES and reinstall/upgrade the "
-        "app on the site."
-    ),
-    "invalid_grant": (
-        "The authorization server refused the assertion: the accountId may not exist on "
-        "this site, the oauthClientId or shared secret may be stale (a newer 'installed' "
-        "callback missed), or the clocks disagree."
-    ),
-    "invalid_scope": "Ask only for scopes the descriptor declares (READ, WRITE, ...).",
-    "oauth_client_id_missing": (
-        "The installation has no oauthClientId: it comes in the 'installed' payload of "
-        "apps with ACT_AS_USER; upgrade or reinstall the app on the site."
-    ),
-    "authorization_server_unavailable": (
-        "The authorization server could not be reached or failed; retried already. Try "
-        "again later; check AUTHORIZATION_SERVER_URL."
-    ),
-    "token_response_invalid": "The authorization server's answer was not a token response.",
+#: Deprecated: the hints of the codes this module had its own table for; the
+#: texts now live in :data:`django_atlassian_connect.codes.CODES`.
+HINTS: dict[str, str] = {
+    code: CODES[code].hint
+    for code in (
+        "unauthorized_client",
+        "invalid_grant",
+        "invalid_scope",
+        "oauth_client_id_missing",
+        "authorization_server_unavailable",
+        "token_response_invalid",
+    )
 }
 
 _thread_locks: dict[tuple[Any, ...], threading.Lock] = {}
@@ -83,7 +76,8 @@ def build_assertion(
         raise ImpersonationError(
             "oauth_client_id_missing",
             f"Cannot act as a user on {tenant.base_url}: the installation has no oauthClientId.",
-            hint=HINTS["oauth_client_id_missing"],
+            tenant=tenant,
+            account_id=account_id,
         )
     issued = int(time.time() if now is None else now)
     claims = {
@@ -111,14 +105,23 @@ def request_grant(
     if scopes:
         data["scope"] = scopes
     url = authorization_server_url(tenant) + "/oauth2/token"
+    # What every error of this request carries (the assertion is not in it).
+    context: dict[str, Any] = {
+        "method": "POST",
+        "url": url,
+        "tenant": tenant,
+        "account_id": account_id,
+        "scopes": scopes,
+    }
     try:
         response = _grant_session().post(url, data=data, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
         raise ImpersonationError(
             "authorization_server_unavailable",
             f"The token request to {url} failed ({type(exc).__name__}).",
-            hint=HINTS["authorization_server_unavailable"],
+            **context,
         ) from exc
+    context.update(status=response.status_code, response=response)
     try:
         body = response.json()
     except ValueError:
@@ -126,29 +129,34 @@ def request_grant(
     if response.status_code != 200:
         error = body.get("error") if isinstance(body, dict) else None
         description = body.get("error_description", "") if isinstance(body, dict) else ""
-        if not isinstance(error, str) or not error:
-            error = (
-                "authorization_server_unavailable"
-                if response.status_code >= 500 or response.status_code in RETRY_STATUSES
-                else "token_response_invalid"
+        description = str(description)[:200] if description else ""
+
+        def refused(said: str) -> str:
+            return (
+                f"The authorization server refused to issue a token for {account_id} on "
+                f"{tenant.base_url}: {response.status_code} {said}"
+                + (f" ({description})" if description else "")
+                + "."
             )
-        raise ImpersonationError(
-            error,
-            f"The authorization server refused to issue a token for {account_id} on "
-            f"{tenant.base_url}: {response.status_code} {error}"
-            + (f" ({str(description)[:200]})" if description else "")
-            + ".",
-            hint=HINTS.get(error, ""),
-            response=response,
+
+        if isinstance(error, str) and error:
+            error = error[:100]
+            raise ImpersonationError.from_oauth_error(
+                error, refused(error), oauth_error_description=description or None, **context
+            )
+        code = (
+            "authorization_server_unavailable"
+            if response.status_code >= 500 or response.status_code in RETRY_STATUSES
+            else "token_response_invalid"
         )
+        raise ImpersonationError(code, refused(code), **context)
     token = body.get("access_token") if isinstance(body, dict) else None
     expires_in = body.get("expires_in", 900) if isinstance(body, dict) else None
     if not isinstance(token, str) or not token or not isinstance(expires_in, (int, float)):
         raise ImpersonationError(
             "token_response_invalid",
             f"The authorization server's answer from {url} has no access_token/expires_in.",
-            hint=HINTS["token_response_invalid"],
-            response=response,
+            **context,
         )
     return token, int(expires_in)
 
@@ -200,8 +208,6 @@ def _grant_locked(
     lookup: dict[str, Any],
     force_refresh: bool,
 ) -> str:
-    from .client import current_secret
-
     started = timezone.now()
     with transaction.atomic():
         try:

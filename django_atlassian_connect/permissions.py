@@ -7,18 +7,28 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from .authentication import token_missing_failure
 from .inbound import ConnectAuth, ConnectUser
 
 __all__ = ["IsConnectTenant", "IsConnectUser"]
 
 
 class IsConnectTenant(BasePermission):
-    """A verified Connect token of an installed tenant (anonymous users allowed)."""
+    """A verified Connect token of an installed tenant (anonymous users allowed).
+
+    A request that no authentication class accepted is refused with
+    ``token_missing`` (401, ``{"detail", "code", "hint"}``); DRF's own
+    ``IsAuthenticated`` answers its generic "credentials were not provided".
+    """
 
     message = "A verified Atlassian Connect token is required."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return isinstance(request.auth, ConnectAuth) and isinstance(request.user, ConnectUser)
+        if isinstance(request.auth, ConnectAuth) and isinstance(request.user, ConnectUser):
+            return True
+        if request.successful_authenticator is None:
+            raise token_missing_failure(request)
+        return False  # another scheme authenticated the request: 403
 
 
 class IsConnectUser(IsConnectTenant):

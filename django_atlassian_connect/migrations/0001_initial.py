@@ -2,17 +2,17 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-from django.conf import settings
 from django.db import migrations, models
 
 import django_atlassian_connect.fields
+from django_atlassian_connect.conf import get_tenant_model_name
 
 
 class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        migrations.swappable_dependency(settings.ATLASSIAN_CONNECT_TENANT_MODEL),
+        migrations.swappable_dependency(get_tenant_model_name()),
     ]
 
     operations = [
@@ -142,7 +142,7 @@ class Migration(migrations.Migration):
                         null=True,
                         on_delete=django.db.models.deletion.SET_NULL,
                         related_name="lifecycle_events",
-                        to=settings.ATLASSIAN_CONNECT_TENANT_MODEL,
+                        to=get_tenant_model_name(),
                     ),
                 ),
             ],
@@ -197,7 +197,7 @@ class Migration(migrations.Migration):
                     models.ForeignKey(
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="shared_secrets",
-                        to=settings.ATLASSIAN_CONNECT_TENANT_MODEL,
+                        to=get_tenant_model_name(),
                     ),
                 ),
             ],

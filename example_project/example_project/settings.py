@@ -71,6 +71,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "example_project.urls"
 WSGI_APPLICATION = "example_project.wsgi.application"
+ASGI_APPLICATION = "example_project.asgi.application"
 
 TEMPLATES = [
     {
@@ -118,6 +119,10 @@ STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}
+
+# The tenant model (the package default). Set here because connect_demo's
+# foreign key refers to it through settings, as your own models should.
+ATLASSIAN_CONNECT_TENANT_MODEL = "django_atlassian_connect.Tenant"
 
 ATLASSIAN_CONNECT = {
     "APP_KEY": os.environ.get("CONNECT_APP_KEY", "com.example.django-connect-demo"),

@@ -1,0 +1,399 @@
+"""The error model: one registry of codes, one base error with context attributes."""
+
+from __future__ import annotations
+
+import ast
+import pickle
+from pathlib import Path
+
+import pytest
+import requests
+
+from django_atlassian_connect import codes, exceptions, oauth
+from django_atlassian_connect.client import ConnectClient
+from django_atlassian_connect.codes import CODES, Code
+from django_atlassian_connect.exceptions import (
+    ConnectAuthError,
+    ConnectClientError,
+    ConnectError,
+    ImpersonationError,
+    SecretDecryptionError,
+)
+from django_atlassian_connect.models import Tenant
+
+PACKAGE = Path(__file__).resolve().parent.parent / "django_atlassian_connect"
+ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
+TOKEN_URL = "http://127.0.0.1:9/oauth/oauth2/token"  # AUTHORIZATION_SERVER_URL in tests.settings
+# The classes whose first argument is the code (ConnectAPIError's code follows from the
+# status and SecretDecryptionError has one: their first argument is the detail).
+CODE_FIRST = {
+    "ConnectError": None,
+    "ConnectAuthError": codes.REFUSAL_CODES,
+    "ConnectClientError": codes.CLIENT_CODES,
+    "ImpersonationError": codes.IMPERSONATION_CODES,
+}
+
+
+@pytest.fixture
+def tenant(installed_site):
+    return Tenant.objects.get(client_key=installed_site.client_key)
+
+
+# -- the registry ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", sorted(CODES))
+def test_every_code_has_a_detail_a_hint_and_a_status(code):
+    entry = CODES[code]
+    assert isinstance(entry, Code)
+    assert entry.detail.strip() and entry.hint.strip()
+    assert entry.detail[0].isupper() and entry.detail.endswith(".")
+    assert entry.status == 0 or 400 <= entry.status < 600
+
+
+def test_the_code_groups_partition_the_registry():
+    groups = [
+        codes.REFUSAL_CODES,
+        codes.CLIENT_CODES,
+        codes.API_CODES,
+        codes.IMPERSONATION_CODES,
+        frozenset({"secret_undecryptable"}),
+    ]
+    assert sum(len(g) for g in groups) == len(CODES)
+    assert frozenset().union(*groups) == set(CODES)
+    assert codes.OAUTH_ERROR_CODES < codes.IMPERSONATION_CODES
+    assert all(CODES[c].status in (401, 413, 503) for c in codes.REFUSAL_CODES)
+
+
+def test_code_entries_are_frozen():
+    with pytest.raises(AttributeError):
+        CODES["token_missing"].hint = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (401, "api_unauthorized"),
+        (403, "api_forbidden"),
+        (404, "api_not_found"),
+        (429, "api_rate_limited"),
+        (400, "api_error"),
+        (500, "api_error"),
+    ],
+)
+def test_api_code_for_status(status, code):
+    assert codes.api_code_for_status(status) == code
+
+
+def _raised_codes() -> list[tuple[str, str, str, int]]:
+    """``(class, code, file, line)`` of every code-first error call with a literal code."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name not in CODE_FIRST or not node.args:
+                continue
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                found.append((name, first.value, path.name, node.lineno))
+    return found
+
+
+def test_every_code_raised_in_the_package_is_registered():
+    raised = _raised_codes()
+    assert len(raised) > 40  # the walk finds the raise sites
+    unknown = [r for r in raised if r[1] not in CODES]
+    assert not unknown, unknown
+    wrong_class = [
+        r for r in raised if CODE_FIRST[r[0]] is not None and r[1] not in CODE_FIRST[r[0]]
+    ]
+    assert not wrong_class, wrong_class
+
+
+def test_legacy_codes_table_keeps_status_and_hint_of_the_refusal_codes():
+    assert set(exceptions.CODES) == codes.REFUSAL_CODES
+    for code, (status, hint) in exceptions.CODES.items():
+        assert (status, hint) == (CODES[code].status, CODES[code].hint)
+    assert exceptions.CODES["key_unavailable"][0] == 503
+    assert oauth.HINTS["unauthorized_client"] == CODES["unauthorized_client"].hint
+
+
+# -- the base error ----------------------------------------------------------------------------
+
+
+def test_detail_and_hint_default_from_the_registry():
+    error = ConnectError("tenant_unknown")
+    assert (error.code, error.detail, error.hint) == (
+        "tenant_unknown",
+        CODES["tenant_unknown"].detail,
+        CODES["tenant_unknown"].hint,
+    )
+    assert error.status_code == 401 and error.args == (error.detail,)
+    assert str(error) == f"{error.detail} {error.hint}"
+    given = ConnectError("tenant_unknown", "No tenant 'x'.", hint="")
+    assert (given.detail, given.hint, str(given)) == ("No tenant 'x'.", "", "No tenant 'x'.")
+
+
+def test_context_keywords_become_attributes():
+    error = ConnectError("key_unavailable", kid="abc", attempts=2)
+    assert error.kid == "abc" and error.attempts == 2
+    assert error.context == {"kid": "abc", "attempts": 2}
+    assert error.status_code == 503
+
+
+def test_unknown_or_foreign_codes_are_refused():
+    with pytest.raises(ValueError, match="unknown error code 'no_such_code'"):
+        ConnectError("no_such_code")
+    with pytest.raises(ValueError, match="does not carry"):
+        ConnectAuthError("url_not_allowed", "x")
+    with pytest.raises(ValueError, match="does not carry"):
+        ConnectClientError("token_missing")
+    with pytest.raises(TypeError, match="context"):
+        ConnectError("token_missing", context={})
+
+
+def test_auth_error_always_has_client_key_and_keeps_extra():
+    bare = ConnectAuthError("token_missing")
+    assert bare.client_key is None and bare.extra == {}
+    error = ConnectAuthError("secret_retired", "old", client_key="jira:1", secret="sha256:ab")
+    assert error.client_key == "jira:1" and error.secret == "sha256:ab"
+    assert error.extra == {"secret": "sha256:ab"}
+    assert error.context == {"client_key": "jira:1", "secret": "sha256:ab"}
+    assert repr(error) == (
+        "ConnectAuthError(code='secret_retired', detail='old', client_key='jira:1')"
+    )
+
+
+def test_client_error_attributes_are_none_when_nothing_was_sent():
+    error = ConnectClientError("tenant_not_installed")
+    assert (error.method, error.url, error.status, error.response, error.tenant) == (None,) * 5
+    assert error.status_code == 0
+    impersonation = ImpersonationError("oauth_client_id_missing")
+    assert isinstance(impersonation, ConnectClientError)
+    assert (impersonation.oauth_error, impersonation.account_id, impersonation.scopes) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_secret_decryption_error_has_its_one_code():
+    error = SecretDecryptionError("cannot decrypt")
+    assert error.code == "secret_undecryptable" and error.detail == "cannot decrypt"
+    assert error.hint == CODES["secret_undecryptable"].hint
+
+
+def test_repr_never_shows_secrets_tokens_or_responses():
+    response = requests.Response()
+    response.status_code = 401
+    response._content = b'{"message": "bad"}'
+    response.request = requests.Request(
+        "GET",
+        "https://site.atlassian.net/x?jwt=TOKEN-IN-QUERY",
+        headers={"Authorization": "JWT T0K"},
+    ).prepare()
+    error = ImpersonationError(
+        "invalid_grant",
+        "refused",
+        method="POST",
+        url="https://auth.example/oauth2/token?assertion=ASSERTION",
+        status=400,
+        response=response,
+        tenant=object(),
+        account_id=ACCOUNT,
+        oauth_error="invalid_grant",
+        secret="S3CRET",
+    )
+    text = repr(error)
+    assert text == (
+        "ImpersonationError(code='invalid_grant', detail='refused', method='POST', status=400, "
+        f"oauth_error='invalid_grant', account_id='{ACCOUNT}')"
+    )
+    for secret in ("S3CRET", "T0K", "TOKEN-IN-QUERY", "ASSERTION"):
+        assert secret not in text and secret not in str(error)
+
+
+def test_errors_survive_pickling():
+    error = ConnectAuthError("token_expired", "expired 31 s ago", client_key="jira:1", skew=31)
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is ConnectAuthError
+    assert (copy.code, copy.detail, copy.hint, copy.client_key, copy.extra) == (
+        error.code,
+        error.detail,
+        error.hint,
+        "jira:1",
+        {"skew": 31},
+    )
+    assert str(copy) == str(error)
+
+
+def test_from_oauth_error_keeps_the_servers_string():
+    known = ImpersonationError.from_oauth_error("invalid_scope", "refused")
+    assert (known.code, known.oauth_error) == ("invalid_scope", "invalid_scope")
+    unknown = ImpersonationError.from_oauth_error("consent_required", "refused")
+    assert (unknown.code, unknown.oauth_error) == ("oauth_error", "consent_required")
+    ours = ImpersonationError.from_oauth_error("token_missing", "refused")
+    assert ours.code == "oauth_error"  # only OAuth error strings become codes
+
+
+# -- outbound errors from real calls -----------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_product_401_is_a_connect_api_error_with_its_context(tenant, rsps):
+    url = f"{tenant.base_url}/rest/api/3/myself"
+    rsps.get(url, status=401, json={"message": "Client must be authenticated"})
+    with pytest.raises(requests.HTTPError) as excinfo:  # what users write
+        ConnectClient(tenant).as_app().get("/rest/api/3/myself")
+    error = excinfo.value
+    assert isinstance(error, exceptions.ConnectAPIError)
+    assert isinstance(error, ConnectClientError) and isinstance(error, ConnectError)
+    assert (error.code, error.method, error.url, error.status, error.status_code) == (
+        "api_unauthorized",
+        "GET",
+        url,
+        401,
+        401,
+    )
+    assert error.response is excinfo.value.response and error.response.status_code == 401
+    assert error.request is error.response.request
+    assert error.tenant == tenant
+    assert error.product_message == "Client must be authenticated"
+    assert error.detail == f"GET {url} -> 401 Unauthorized."
+    assert "stale" in error.hint and str(error) == f"{error.detail} {error.hint}"
+    assert error.context["product_message"] == error.product_message
+    assert "Authorization" not in repr(error)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "code", "body"),
+    [(404, "api_not_found", "Not here"), (429, "api_rate_limited", ""), (500, "api_error", "")],
+)
+def test_product_error_codes_follow_the_status(tenant, rsps, settings, status, code, body):
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "HTTP_RETRIES": 0}
+    rsps.post(f"{tenant.base_url}/x", status=status, body=body)
+    with pytest.raises(exceptions.ConnectAPIError) as excinfo:
+        ConnectClient(tenant).as_app().post("/x", json={})
+    error = excinfo.value
+    assert (error.code, error.status, error.status_code, error.method) == (
+        code,
+        status,
+        status,
+        "POST",
+    )
+    assert error.product_message == body
+
+
+@pytest.mark.django_db
+def test_url_not_allowed_carries_method_url_and_tenant(tenant, rsps):
+    with pytest.raises(ConnectClientError) as excinfo:
+        ConnectClient(tenant).as_app().delete("https://evil.example.com/x")
+    error = excinfo.value
+    assert (error.code, error.method, error.url, error.tenant) == (
+        "url_not_allowed",
+        "DELETE",
+        "https://evil.example.com/x",
+        tenant,
+    )
+    assert error.status is None and error.response is None and len(rsps.calls) == 0
+
+
+@pytest.mark.django_db
+def test_unknown_oauth_error_is_oauth_error_with_the_raw_string(tenant, rsps):
+    rsps.post(TOKEN_URL, status=400, json={"error": "consent_required", "error_description": "ask"})
+    with pytest.raises(ImpersonationError) as excinfo:
+        oauth.get_access_token(tenant, ACCOUNT, ["read"])
+    error = excinfo.value
+    assert (error.code, error.oauth_error, error.oauth_error_description) == (
+        "oauth_error",
+        "consent_required",
+        "ask",
+    )
+    assert (error.method, error.url, error.status, error.tenant) == ("POST", TOKEN_URL, 400, tenant)
+    assert error.response.status_code == 400
+    assert (error.account_id, error.scopes) == (ACCOUNT, "READ")
+    assert "consent_required" in error.detail and error.hint == CODES["oauth_error"].hint
+
+
+@pytest.mark.django_db
+def test_known_oauth_error_is_its_own_code(tenant, rsps):
+    rsps.post(TOKEN_URL, status=401, json={"error": "invalid_client"})
+    with pytest.raises(ImpersonationError) as excinfo:
+        oauth.get_access_token(tenant, ACCOUNT)
+    assert (excinfo.value.code, excinfo.value.oauth_error) == ("invalid_client", "invalid_client")
+
+
+@pytest.mark.django_db
+def test_network_failure_keeps_its_cause(tenant, rsps):
+    rsps.post(TOKEN_URL, body=requests.ConnectionError("refused"))
+    with pytest.raises(ImpersonationError) as excinfo:
+        oauth.get_access_token(tenant, ACCOUNT)
+    error = excinfo.value
+    assert error.code == "authorization_server_unavailable"
+    assert isinstance(error.__cause__, requests.ConnectionError)
+    assert (error.method, error.url, error.status, error.response) == (
+        "POST",
+        TOKEN_URL,
+        None,
+        None,
+    )
+
+
+@pytest.mark.django_db
+def test_missing_secret_is_a_client_error_with_the_tenant(tenant, rsps):
+    tenant.shared_secrets.all().delete()
+    with pytest.raises(ConnectClientError) as excinfo:
+        ConnectClient(tenant).as_app().get("/x")
+    assert (excinfo.value.code, excinfo.value.tenant) == ("secret_missing", tenant)
+    assert len(rsps.calls) == 0
+
+
+# -- public import paths -----------------------------------------------------------------------
+
+
+def test_public_import_paths():
+    from django_atlassian_connect import authentication, client, http, signing
+    from django_atlassian_connect.exceptions import (
+        ConnectAPIError,
+        ConnectAuthenticationFailed,
+    )
+    from django_atlassian_connect.exceptions import (
+        ConnectAuthError as AuthError,
+    )
+    from django_atlassian_connect.exceptions import (
+        ConnectClientError as ClientError,
+    )
+    from django_atlassian_connect.exceptions import (
+        ImpersonationError as Impersonation,
+    )
+
+    assert ConnectAPIError is http.ConnectAPIError
+    assert issubclass(ConnectAPIError, requests.HTTPError) and issubclass(
+        ConnectAPIError, ClientError
+    )
+    assert ConnectAuthenticationFailed is authentication.ConnectAuthenticationFailed
+    assert (AuthError, ClientError, Impersonation) == (
+        ConnectAuthError,
+        ConnectClientError,
+        ImpersonationError,
+    )
+    assert client.current_secret is signing.current_secret
+    assert client.SigningSecret is signing.SigningSecret
+    assert client.product_message is http.product_message
+    assert {"ConnectAPIError", "ConnectAuthenticationFailed"} <= set(dir(exceptions))
+    assert set(exceptions.__all__) <= set(dir(exceptions))
+    with pytest.raises(AttributeError):
+        exceptions.NoSuchError
+
+
+def test_drf_failure_wraps_the_domain_error():
+    from django_atlassian_connect.exceptions import ConnectAuthenticationFailed
+
+    error = ConnectAuthError("payload_too_large", "too big")
+    failure = ConnectAuthenticationFailed(error, {"detail": "too big", "code": error.code})
+    assert failure.status_code == 413 and failure.error is error
