@@ -1,13 +1,23 @@
-"""Test helpers: an install-key server and token minting as the product does it.
+"""Test helpers: a simulated Atlassian site, an install-key server and token
+minting as the product does it.
 
 Use them in your own tests to exercise Connect views with real tokens::
 
-    from django_atlassian_connect.testing import InstallKeyServer, request_token
+    from django_atlassian_connect.testing import ConnectHost, InstallKeyServer, request_token
 
-They never talk to Atlassian: the key server listens on 127.0.0.1.
+They never talk to Atlassian: every server listens on 127.0.0.1.
 """
 
+from .host import ConnectHost, HostError
 from .keyserver import InstallKeyPair, InstallKeyServer
 from .mint import context_token, install_token, request_token
 
-__all__ = ["InstallKeyPair", "InstallKeyServer", "context_token", "install_token", "request_token"]
+__all__ = [
+    "ConnectHost",
+    "HostError",
+    "InstallKeyPair",
+    "InstallKeyServer",
+    "context_token",
+    "install_token",
+    "request_token",
+]

@@ -1,0 +1,6 @@
+"""Run a simulated site: ``python -m django_atlassian_connect.testing.host --help``."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    main()

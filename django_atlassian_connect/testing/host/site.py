@@ -1,0 +1,32 @@
+""":class:`ConnectHost`, the simulated site, composed of one part per concern."""
+
+from __future__ import annotations
+
+from http.server import BaseHTTPRequestHandler
+
+from .auth_server import AuthorizationServer
+from .handler import handler_for
+from .lifecycle import LifecycleDriver
+from .page import BrowserPage
+from .rest import ProductRest
+from .webhooks import WebhookSender
+
+
+class ConnectHost(LifecycleDriver, WebhookSender, BrowserPage, AuthorizationServer, ProductRest):
+    """A simulated Jira/Confluence Cloud site on 127.0.0.1.
+
+    Start it (``with ConnectHost() as host`` or ``host.start()``), point the
+    app's ``INSTALL_KEYS_URL`` at ``host.keys_url`` and
+    ``AUTHORIZATION_SERVER_URL`` at ``host.url``, allow ``127.0.0.1`` in
+    ``ALLOWED_PRODUCT_HOSTS``, then ``host.install(descriptor_url)``.
+
+    Each base is one part of the site, all sharing the state of
+    ``state.SiteState``: ``LifecycleDriver`` (descriptor, install,
+    uninstall, enable, disable), ``WebhookSender``, ``BrowserPage``,
+    ``AuthorizationServer`` (the OAuth 2.0 token endpoint), ``ProductRest``
+    (the REST API and the checks on the app's credentials), and, under the
+    first three, ``TokenMinter`` (page, context and webhook tokens).
+    """
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return handler_for(self)
