@@ -40,6 +40,8 @@ class LifecycleView(View):
 
     event_type: str = ""
     http_method_names = ["post", "options"]
+    #: Lifecycle callbacks verify the request's own qsh (read by connect_doctor).
+    connect_token_kind = "request"
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         limit = connect_settings.MAX_LIFECYCLE_BODY

@@ -247,3 +247,58 @@ def test_several_problems_are_reported_together(settings):
         "atlassian_connect.E002",
         "atlassian_connect.E004",
     ]
+
+
+# -- deployment checks (manage.py check --deploy) --------------------------------------------
+
+
+def deploy_ids() -> set[str]:
+    return {m.id for m in checks.check_deployment() if m.id.startswith("atlassian_connect.")}
+
+
+def test_w002_process_local_tenant_cache_under_deploy(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    messages = checks.check_deployment()
+    (w002,) = [m for m in messages if m.id == "atlassian_connect.W002"]
+    assert isinstance(w002, Warning)
+    assert "TENANT_CACHE_ALIAS" in w002.hint and "Redis" in w002.hint
+    assert "1 s" not in w002.msg and "(1)" in w002.msg  # names the interval in force
+    # Registered for --deploy only: a plain check does not show it.
+    assert "atlassian_connect.W002" not in {
+        m.id for m in run_checks(include_deployment_checks=False)
+    }
+    assert "atlassian_connect.W002" in {m.id for m in run_checks(include_deployment_checks=True)}
+
+
+def test_no_w002_with_a_shared_cache(settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/0",
+        },
+    }
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "TENANT_CACHE_ALIAS": "shared"}
+    assert "atlassian_connect.W002" not in deploy_ids()
+
+
+@pytest.mark.parametrize("secret_key", ["django-insecure-" + "x1y2z3" * 10, "short-key", "a" * 60])
+def test_e006_insecure_secret_key_without_encryption_keys(settings, secret_key):
+    settings.SECRET_KEY = secret_key
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "ENCRYPTION_KEYS": None}
+    (e006,) = [m for m in checks.check_deployment() if m.id == "atlassian_connect.E006"]
+    assert isinstance(e006, Error)
+    assert "ENCRYPTION_KEYS" in e006.hint and "connect_reencrypt" in e006.hint
+    assert secret_key not in e006.msg + e006.hint
+
+
+def test_no_e006_with_a_strong_key_or_explicit_encryption_keys(settings):
+    settings.SECRET_KEY = "k9$Zq!" + "".join(chr(65 + i % 50) for i in range(60))
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "ENCRYPTION_KEYS": None}
+    assert "atlassian_connect.E006" not in deploy_ids()
+    settings.SECRET_KEY = "django-insecure-dev"
+    settings.ATLASSIAN_CONNECT = {
+        **settings.ATLASSIAN_CONNECT,
+        "ENCRYPTION_KEYS": ["a-dedicated-passphrase-kept-out-of-the-code"],
+    }
+    assert "atlassian_connect.E006" not in deploy_ids()

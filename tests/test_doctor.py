@@ -37,8 +37,8 @@ def run(*args: str, stdin: str | None = None, monkeypatch=None) -> tuple[int, st
     try:
         call_command("connect_doctor", *args, stdout=out)
         status = 0
-    except SystemExit as exc:
-        status = exc.code
+    except CommandError as exc:  # a problem found: returncode 1
+        status = exc.returncode
     return status, out.getvalue()
 
 
@@ -513,8 +513,15 @@ def test_descriptor_served_by_this_app_is_healthy():
     assert [f["code"] for f in report["findings"]] == ["lifecycle_ok"] * 4
 
 
+def _cache_a_user_token(site) -> None:
+    """Evidence of impersonation, as the database shows it: a cached user token."""
+    tenant = Tenant.objects.get(client_key=site.client_key)
+    AccessToken.objects.create(tenant=tenant, account_id=ACCOUNT, expires_at=tenant.installed_at)
+
+
 @pytest.mark.django_db
-def test_descriptor_file_with_every_mistake(tmp_path):
+def test_descriptor_file_with_every_mistake(tmp_path, installed_site):
+    _cache_a_user_token(installed_site)
     path = tmp_path / "atlassian-connect.json"
     path.write_text(
         json.dumps(
@@ -542,7 +549,7 @@ def test_descriptor_file_with_every_mistake(tmp_path):
         ("lifecycle_missing", "enabled"),
         ("scope_unknown", ""),
         ("module_url_unreachable", "generalPages"),
-        # tests/ calls ConnectClient.as_user(...): impersonation without ACT_AS_USER.
+        # A cached user token: impersonation without ACT_AS_USER.
         ("act_as_user_missing", "scope_not_declared"),
     } <= found
     assert ("lifecycle_ok", "") in found  # /installed is served
@@ -550,7 +557,8 @@ def test_descriptor_file_with_every_mistake(tmp_path):
 
 
 @pytest.mark.django_db
-def test_descriptor_lint_of_settings_without_act_as_user(settings):
+def test_descriptor_lint_of_settings_without_act_as_user(settings, installed_site):
+    _cache_a_user_token(installed_site)
     settings.ATLASSIAN_CONNECT = {
         **settings.ATLASSIAN_CONNECT,
         "SCOPES": ["READ", "WRITE"],
@@ -750,7 +758,10 @@ def test_every_code_is_on_the_troubleshooting_page():
     from django_atlassian_connect.exceptions import CODES
 
     page = (ROOT / "docs" / "troubleshooting.rst").read_text(encoding="utf-8")
-    source = (ROOT / "django_atlassian_connect" / "diagnostics.py").read_text(encoding="utf-8")
+    source = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in sorted((ROOT / "django_atlassian_connect" / "diagnostics").glob("*.py"))
+    )
     emitted = set(re.findall(r'(?:report\.add|Finding)\(\s*"([a-z_]+)"', source))
     assert len(emitted) > 40  # the pattern still finds the codes
     codes = (

@@ -19,7 +19,7 @@ import time
 
 import jwt
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from django_atlassian_connect.models import SharedSecret, Tenant
 from django_atlassian_connect.qsh import hash_canonical_request
@@ -40,8 +40,8 @@ def doctor(*args: str) -> tuple[int, dict]:
     try:
         call_command("connect_doctor", *args, "--json", stdout=out)
         status = 0
-    except SystemExit as exc:
-        status = exc.code
+    except CommandError as exc:  # a problem found: returncode 1
+        status = exc.returncode
     return status, json.loads(out.getvalue())
 
 

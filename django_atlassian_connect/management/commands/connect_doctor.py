@@ -2,11 +2,14 @@
 
 The analysis lives in :mod:`django_atlassian_connect.diagnostics`; this module
 parses arguments and renders the report. Exit codes: 0 healthy, 1 problem
-found, 2 usage error.
+found, 2 usage error. From code (``call_command``) a problem found or a usage
+error raises :class:`CommandError` (``returncode`` 1 or 2) after the report is
+written; from the shell the status is the exit code.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -20,6 +23,24 @@ USAGE_ERROR = 2
 PROBLEM_FOUND = 1
 
 _MARKS = {"error": "ERROR", "warning": "WARN ", "info": "info ", "ok": "ok   "}
+
+
+# Django's options, which its parser knows before the sub-command only; repeated on
+# each sub-command (default SUPPRESS: given before, they are not overwritten) so that
+# "connect_doctor token X --settings=foo" works too.
+_DJANGO_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("-v", "--verbosity"), {"type": int, "choices": [0, 1, 2, 3]}),
+    (("--settings",), {}),
+    (("--pythonpath",), {}),
+    (("--traceback",), {"action": "store_true"}),
+    (("--no-color",), {"action": "store_true"}),
+    (("--force-color",), {"action": "store_true"}),
+    (("--skip-checks",), {"action": "store_true"}),
+)
+
+
+class ProblemFound(CommandError):
+    """The report names a problem: exit status 1, or this error from ``call_command``."""
 
 
 class DoctorParser(CommandParser):
@@ -45,6 +66,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         common = DoctorParser(add_help=False)
         common.add_argument("--json", action="store_true", help="machine-readable output")
+        for flags, kwargs in _DJANGO_OPTIONS:
+            common.add_argument(*flags, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
         sub = parser.add_subparsers(
             dest="doctor_command", metavar="COMMAND", parser_class=DoctorParser, required=True
         )
@@ -112,6 +135,15 @@ class Command(BaseCommand):
             "--file", help="lint this descriptor JSON file instead of the one this app serves"
         )
 
+    def execute(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute(*args, **options)
+        except ProblemFound as exc:
+            if not getattr(self, "_called_from_command_line", False):
+                raise
+            # The report was written: exit 1 without Django's "CommandError: ..." line.
+            sys.exit(exc.returncode)
+
     def handle(self, *args: Any, **options: Any) -> None:
         command = options["doctor_command"]
         report = getattr(self, f"_{command}")(options)
@@ -119,8 +151,14 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=False))
         else:
             self._render(report)
-        if not report.healthy:
-            sys.exit(PROBLEM_FOUND)
+        primary = report.primary
+        if primary is not None:
+            cause = f" ({primary.cause})" if primary.cause else ""
+            raise ProblemFound(
+                f"connect_doctor {command}: {primary.code}{cause}; "
+                f"{len(report.problems)} problem(s) in all.",
+                returncode=PROBLEM_FOUND,
+            )
 
     # -- sub-commands --------------------------------------------------------------
 
