@@ -1,16 +1,28 @@
 """Admin: tenants with their secret history and lifecycle log, read-only.
 
-Secrets are never displayed: only fingerprints and timestamps.
+Secrets and access tokens are never displayed: only fingerprints and
+timestamps. Uninstalling is soft, as the product's ``uninstalled`` callback
+is: the admin marks tenants uninstalled and keeps their rows. Deleting a
+tenant for good (its secrets, access tokens and data with it) is a separate,
+superuser-only action behind Django's confirmation page, and it is logged.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
-from .models import LifecycleEvent, SharedSecret, Tenant
+from . import crypto
+from .models import AccessToken, LifecycleEvent, SharedSecret, Tenant
+
+logger = logging.getLogger("django_atlassian_connect")
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -29,6 +41,16 @@ class SharedSecretInline(ReadOnlyInline):
     model = SharedSecret
     fields = ("fingerprint", "became_current_at", "retired_at", "purged_at")
     readonly_fields = fields
+
+
+class AccessTokenInline(ReadOnlyInline):
+    model = AccessToken
+    fields = ("account_id", "scopes", "token_fingerprint", "expires_at", "last_used_at")
+    readonly_fields = fields
+
+    @admin.display(description="access token")
+    def token_fingerprint(self, obj: AccessToken) -> str:
+        return crypto.fingerprint(obj.token) if obj.token else "-"
 
 
 class LifecycleEventInline(ReadOnlyInline):
@@ -74,12 +96,75 @@ class TenantAdmin(admin.ModelAdmin):
         "disabled_at",
         "created_at",
         "updated_at",
+        "last_verified_at",
+        "verification_status",
+        "verification_detail",
     )
-    inlines = [SharedSecretInline, LifecycleEventInline]
+    inlines = [SharedSecretInline, AccessTokenInline, LifecycleEventInline]
+    actions = ["mark_uninstalled", "delete_permanently"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Tenants come from verified installs only.
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting drops the secrets, tokens and everything owned by the tenant:
+        # superusers only, and never the default bulk action (see get_actions).
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # replaced by the two explicit actions
+        if not self.has_delete_permission(request):
+            actions.pop("delete_permanently", None)
+        return actions
+
+    @admin.action(description="Mark selected tenants uninstalled (keeps their rows)")
+    def mark_uninstalled(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        """What the product's ``uninstalled`` callback does: tokens stop working, data stays."""
+        now = timezone.now()
+        count = 0
+        with transaction.atomic():
+            for tenant in queryset.select_for_update().filter(is_installed=True):
+                tenant.is_installed = False
+                tenant.uninstalled_at = now
+                tenant.save(update_fields=["is_installed", "uninstalled_at", "updated_at"])
+                self.log_change(request, tenant, "Marked uninstalled in the admin.")
+                logger.warning(
+                    "tenant %s marked uninstalled in the admin by %s",
+                    tenant.client_key,
+                    request.user.get_username(),
+                )
+                count += 1
+        self.message_user(request, f"Marked {count} tenant(s) uninstalled.", messages.SUCCESS)
+
+    @admin.action(
+        description="Delete selected tenants permanently (secrets, tokens and history)",
+        permissions=["delete"],
+    )
+    def delete_permanently(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        # Django's own confirmation page lists everything that goes with them.
+        return delete_selected(self, request, queryset)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for tenant in queryset:
+            self._log_hard_delete(request, tenant)
+        super().delete_queryset(request, queryset)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self._log_hard_delete(request, obj)
+        super().delete_model(request, obj)
+
+    def _log_hard_delete(self, request: HttpRequest, tenant: Any) -> None:
+        logger.warning(
+            "tenant %s (%s) DELETED permanently in the admin by %s, with %d secret(s) and "
+            "%d access token(s)",
+            tenant.client_key,
+            tenant.base_url,
+            request.user.get_username(),
+            tenant.shared_secrets.count(),
+            tenant.access_tokens.count(),
+        )
 
 
 if not Tenant._meta.swapped:

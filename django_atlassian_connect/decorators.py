@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 
 from .exceptions import ConnectAuthError
@@ -39,6 +40,17 @@ def _allow_framing_by_tenant(response: HttpResponse, auth: ConnectAuth) -> None:
         response["Content-Security-Policy"] = "frame-ancestors " + " ".join(sorted(origins))
 
 
+def _verify(
+    request: HttpRequest, context: bool, allow_disabled: bool
+) -> ConnectAuth | HttpResponse:
+    """The verified token, or the refusal to answer (logged)."""
+    try:
+        return verify_request(request, context=context, allow_disabled=allow_disabled)
+    except ConnectAuthError as error:
+        log_refusal(request, error)
+        return refusal_response(error)
+
+
 @overload
 def connect_jwt_required(view: ViewFunc) -> ViewFunc: ...
 @overload
@@ -58,23 +70,46 @@ def connect_jwt_required(
 
     The view is CSRF-exempt (the JWT, not a cookie, authenticates it) and its
     responses may be framed by the tenant's site (``frame-ancestors``).
+
+    Works on ``async def`` views too: the verification (database and cache
+    reads) runs through ``sync_to_async``, the view itself stays async.
     """
 
     def decorator(view_func: ViewFunc) -> ViewFunc:
-        @wraps(view_func)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            try:
-                auth = verify_request(request, context=context, allow_disabled=allow_disabled)
-            except ConnectAuthError as error:
-                log_refusal(request, error)
-                return refusal_response(error)
-            request.connect = auth  # type: ignore[attr-defined]
-            response = view_func(request, *args, **kwargs)
-            _allow_framing_by_tenant(response, auth)
-            return response
+        wrapped: Any
+        if iscoroutinefunction(view_func):
+            # Verification reads the database and the cache, which are sync-only
+            # in Django: it runs in a worker thread, the view stays async.
+            verify = sync_to_async(_verify, thread_sensitive=True)
 
-        wrapped.csrf_exempt = True  # type: ignore[attr-defined]
-        return wrapped  # type: ignore[return-value]
+            @wraps(view_func)
+            async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+                auth = await verify(request, context, allow_disabled)
+                if isinstance(auth, HttpResponse):
+                    return auth
+                request.connect = auth  # type: ignore[attr-defined]
+                response = await view_func(request, *args, **kwargs)
+                _allow_framing_by_tenant(response, auth)
+                return response
+
+        else:
+
+            @wraps(view_func)
+            def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+                auth = _verify(request, context, allow_disabled)
+                if isinstance(auth, HttpResponse):
+                    return auth
+                request.connect = auth  # type: ignore[attr-defined]
+                response = view_func(request, *args, **kwargs)
+                _allow_framing_by_tenant(response, auth)
+                return response
+
+        wrapped.csrf_exempt = True
+        # Declared on the view, not hidden in this closure: functools.wraps copies
+        # __dict__, so the marker survives @require_GET, @never_cache and friends
+        # stacked above or below, and connect_doctor and the checks read it.
+        wrapped.connect_token_kind = "context" if context else "request"
+        return wrapped  # type: ignore[no-any-return]
 
     if view is not None:
         return decorator(view)

@@ -188,7 +188,13 @@ def _candidate_paths(request: HttpRequest) -> Iterator[str]:
 
 
 class RequestQsh:
-    """Computes this request's canonical request(s) lazily and compares qsh."""
+    """Computes this request's canonical request(s) lazily and compares qsh.
+
+    Accepted: the URL's query alone; and, for a form POST/PUT/PATCH, the URL's
+    query plus the form fields (what the product's servlet canonicalizer
+    hashes). Each over the decoded and the raw path. Only what is needed is
+    computed: a token that matches the first form costs one hash.
+    """
 
     def __init__(
         self, request: HttpRequest, *, body_params: list[tuple[str, str]] | None = None
@@ -202,11 +208,17 @@ class RequestQsh:
 
     def canonical_requests(self) -> Iterator[str]:
         method = self.request.method or "GET"
-        for path in _candidate_paths(self.request):
+        paths = list(_candidate_paths(self.request))
+        for path in paths:
             url = f"{path}?{self.query}" if self.query else path
-            yield qsh_module.canonical_request(
-                method, url, self.base_url, body_params=self.body_params
-            )
+            yield qsh_module.canonical_request(method, url, self.base_url)
+        body = self.body_params if self.body_params is not None else form_params(self.request)
+        if body:
+            # The form fields join the URL's query parameters (given with the bare
+            # path, body_params stand in for the whole query).
+            merged = [*qsh_module.parse_query(self.query), *body]
+            for path in paths:
+                yield qsh_module.canonical_request(method, path, self.base_url, body_params=merged)
 
     @property
     def canonical(self) -> str:
@@ -342,7 +354,7 @@ def verify_request(
         token = get_raw_token(request)
     if token is None:
         raise ConnectAuthError("token_missing", "The request carries no Connect JWT.")
-    raw, source = token
+    raw, _source = token
     parsed = parse_token(raw, max_length=connect_settings.MAX_TOKEN_LENGTH)
     require_algorithm(parsed, "HS256")
     client_key = unverified_issuer(parsed)
@@ -350,17 +362,15 @@ def verify_request(
     try:
         tenant, verified = _verify_against(snapshot, parsed, client_key, now, allow_disabled)
     except ConnectAuthError as error:
-        if not cached or error.code not in _STALE_CACHE_CODES:
+        if not cached or snapshot is None or error.code not in _STALE_CACHE_CODES:
             raise
-        # The cached state may predate a change another process made: ask the database once.
-        snapshot = tenant_cache.reload(client_key)
-        tenant, verified = _verify_against(snapshot, parsed, client_key, now, allow_disabled)
-    body_params = form_params(request) if source == "form" else None
-    check_qsh(
-        parsed,
-        context=context,
-        matches=None if context else RequestQsh(request, body_params=body_params),
-    )
+        # The cached state may predate a change another process made: ask the
+        # database, at most once per tenant per TENANT_CACHE_REVALIDATE seconds.
+        fresher = tenant_cache.revalidate(client_key, snapshot)
+        if fresher is None:
+            raise
+        tenant, verified = _verify_against(fresher, parsed, client_key, now, allow_disabled)
+    check_qsh(parsed, context=context, matches=None if context else RequestQsh(request))
     return ConnectAuth(
         tenant=tenant,
         claims=parsed.claims,
@@ -383,11 +393,14 @@ def _verify_against(
     now: float | None,
     allow_disabled: bool,
 ) -> tuple[AbstractTenant, VerifiedSecret]:
-    tenant = check_tenant_state(
-        snapshot.tenant if snapshot else None, client_key, allow_disabled=allow_disabled
-    )
+    if snapshot is None:
+        check_tenant_state(None, client_key)  # raises tenant_unknown
     assert snapshot is not None
+    tenant = snapshot.tenant
+    # The signature first, then the state: only a caller holding the tenant's
+    # secret learns that it was uninstalled (and when) or disabled.
     verified = verify_tenant_token(parsed, tenant, now=now, candidates=_candidates(snapshot))
+    check_tenant_state(tenant, client_key, allow_disabled=allow_disabled)
     return tenant, verified
 
 

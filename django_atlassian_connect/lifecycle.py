@@ -29,7 +29,7 @@ from django.db.models import Max
 from . import keys, signals
 from .conf import connect_settings
 from .exceptions import ConnectAuthError
-from .inbound import load_tenant, unverified_issuer, verify_tenant_token
+from .inbound import check_tenant_state, load_tenant, unverified_issuer, verify_tenant_token
 from .models import (
     AbstractTenant,
     LifecycleEvent,
@@ -253,8 +253,11 @@ def verify_tenant_callback(
         )
     parsed = parse_token(token, max_length=connect_settings.MAX_TOKEN_LENGTH)
     require_algorithm(parsed, "HS256")
-    tenant = load_tenant(unverified_issuer(parsed), allow_disabled=True)
+    client_key_claimed = unverified_issuer(parsed)
+    # Signature before state: an unsigned caller learns nothing of the tenant.
+    tenant = load_tenant(client_key_claimed, allow_uninstalled=True, allow_disabled=True)
     verify_tenant_token(parsed, tenant, now=now)
+    check_tenant_state(tenant, client_key_claimed, allow_disabled=True)
     check_qsh(parsed, context=False, matches=qsh_matches)
     if parsed.issuer != client_key:
         raise ConnectAuthError(

@@ -9,8 +9,18 @@ ciphertext, never stored decrypted in the shared cache.
 
 Every change to a tenant or a secret row (lifecycle callbacks, admin, your
 own code) drops the entry at once and writes a fresh one after commit, so a
-rotated secret or an uninstall takes effect immediately. ``QuerySet.update()``
-bypasses model signals: call :func:`refresh` after such updates.
+rotated secret or an uninstall takes effect immediately in every process that
+shares the cache. ``QuerySet.update()`` bypasses model signals: call
+:func:`refresh` after such updates.
+
+A process-local cache (``LocMemCache``, Django's default) shares nothing, so
+there each process trusts its snapshot for ``TENANT_CACHE_REVALIDATE``
+seconds, then compares the tenant's ``updated_at`` with the database (one
+indexed query per tenant per interval) and reloads only if it changed. Every
+change to a tenant or its secrets moves ``updated_at``. Refused tokens may ask
+for the same check (the cached state may be stale), but at most once per
+tenant per interval per process: a flood of forged tokens costs one cheap
+query a second, and a check that finds nothing changed rewrites nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from . import crypto
 from .conf import connect_settings
@@ -156,6 +167,7 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in ("CACHES", "ATLASSIAN_CONNECT"):
         _generation += 1
         _memo.clear()
+        _checked.clear()
 
 
 setting_changed.connect(_settings_changed)
@@ -207,13 +219,33 @@ def _safe(operation: str, func: Any, *args: Any) -> Any:
 # entry is used only while its version equals the version in the cache, so a
 # change committed by any process is seen by all at their next request, for
 # the price of reading one short key. A process-private cache (LocMemCache)
-# has nothing to share: the memo is used until the cache entry would expire.
+# has nothing to share: the memo is trusted for TENANT_CACHE_REVALIDATE
+# seconds, then checked against the database's updated_at.
 _memo: dict[str, tuple[str, TenantSnapshot]] = {}
-_memo_expiry: dict[str, float] = {}
+# client_key -> monotonic time of the last check against the database.
+_checked: dict[str, float] = {}
 
 
 def _is_private(cache: BaseCache) -> bool:
     return isinstance(cache, LocMemCache)
+
+
+def _updated_at(snapshot: TenantSnapshot) -> Any:
+    return snapshot.tenant.updated_at
+
+
+def _database_updated_at(client_key: str) -> Any:
+    """The tenant row's ``updated_at`` (one indexed query), ``None`` if gone."""
+    return (
+        get_tenant_model()
+        ._default_manager.filter(client_key=client_key)
+        .values_list("updated_at", flat=True)
+        .first()
+    )
+
+
+def _due(client_key: str, now: float) -> bool:
+    return now - _checked.get(client_key, float("-inf")) >= connect_settings.TENANT_CACHE_REVALIDATE
 
 
 def get(client_key: str) -> tuple[TenantSnapshot | None, bool]:
@@ -223,8 +255,14 @@ def get(client_key: str) -> tuple[TenantSnapshot | None, bool]:
         return load(client_key), False
     if _is_private(cache):
         memo = _memo.get(client_key)
-        if memo is not None and _memo_expiry.get(client_key, 0.0) > time.monotonic():
-            return memo[1], True
+        if memo is not None:
+            now = time.monotonic()
+            if not _due(client_key, now):
+                return memo[1], True
+            _checked[client_key] = now
+            if _database_updated_at(client_key) == _updated_at(memo[1]):
+                return memo[1], True
+            return reload(client_key), False
     version = _safe("read", cache.get, _version_key(client_key))
     if version is not None:
         memo = _memo.get(client_key)
@@ -232,7 +270,7 @@ def get(client_key: str) -> tuple[TenantSnapshot | None, bool]:
             return memo[1], True
         entry = _safe("read", cache.get, cache_key(client_key))
         if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
-            _remember(client_key, entry)
+            _remember(client_key, entry, checked=False)
             return entry[1], True
     snapshot = load(client_key)
     if snapshot is not None:
@@ -241,12 +279,34 @@ def get(client_key: str) -> tuple[TenantSnapshot | None, bool]:
         timeout = connect_settings.TENANT_CACHE_TIMEOUT
         if _safe("write", cache.add, cache_key(client_key), (version, snapshot), timeout):
             _safe("write", cache.add, _version_key(client_key), version, timeout)
+        if _is_private(cache):
+            _remember(client_key, (version, snapshot), checked=True)
     return snapshot, False
 
 
-def _remember(client_key: str, entry: tuple[str, TenantSnapshot]) -> None:
+def _remember(client_key: str, entry: tuple[str, TenantSnapshot], *, checked: bool) -> None:
+    """Keep ``entry`` in process memory; ``checked``: it was just read from the database."""
     _memo[client_key] = entry
-    _memo_expiry[client_key] = time.monotonic() + connect_settings.TENANT_CACHE_TIMEOUT
+    if checked:
+        _checked[client_key] = time.monotonic()
+
+
+def revalidate(client_key: str, snapshot: TenantSnapshot) -> TenantSnapshot | None:
+    """A fresher snapshot when the database changed since ``snapshot``, else ``None``.
+
+    For a refused token whose refusal a stale snapshot could explain. At most
+    one check per tenant per ``TENANT_CACHE_REVALIDATE`` seconds in this
+    process (``None`` in between), and a check that finds the same
+    ``updated_at`` writes nothing, so forged tokens cannot make every process
+    reload: the first costs one indexed query, the rest of that second none.
+    """
+    now = time.monotonic()
+    if not _due(client_key, now):
+        return None
+    _checked[client_key] = now
+    if _database_updated_at(client_key) == _updated_at(snapshot):
+        return None
+    return reload(client_key)
 
 
 def reload(client_key: str) -> TenantSnapshot | None:
@@ -263,11 +323,14 @@ def reload(client_key: str) -> TenantSnapshot | None:
             # The snapshot first: a reader that sees the new version finds it.
             _safe("write", cache.set, cache_key(client_key), (version, snapshot), timeout)
             _safe("write", cache.set, _version_key(client_key), version, timeout)
+            if _is_private(cache):
+                _remember(client_key, (version, snapshot), checked=True)
     return snapshot
 
 
 def forget(client_key: str) -> None:
     _memo.pop(client_key, None)
+    _checked.pop(client_key, None)
     cache = _cache()
     if cache is not None:
         _safe("delete", cache.delete_many, [_version_key(client_key), cache_key(client_key)])
@@ -282,6 +345,7 @@ def refresh(client_key: str) -> None:
 def clear_process_memory() -> None:
     """Forget what this process holds: snapshots and decrypted secrets."""
     _memo.clear()
+    _checked.clear()
     _decrypted.clear()
 
 
@@ -291,4 +355,8 @@ def on_tenant_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 def on_secret_changed(sender: Any, instance: SharedSecret, **kwargs: Any) -> None:
     # The relation is usually loaded already (SharedSecret.for_secret(tenant, ...)).
-    refresh(instance.tenant.client_key)
+    tenant = instance.tenant
+    # Move the tenant's updated_at too: that is what processes with a private
+    # cache compare. update() sends no signal, so this does not recurse.
+    type(tenant)._default_manager.filter(pk=tenant.pk).update(updated_at=timezone.now())
+    refresh(tenant.client_key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import json
 import math
@@ -66,12 +67,28 @@ class ParsedToken:
 
 
 def _b64decode(segment: str) -> bytes:
-    if len(segment) % 4 == 1 or not _B64URL.fullmatch(segment):
+    """Strict base64url without padding: one encoding per byte string.
+
+    The last character of a segment whose length is 2 or 3 modulo 4 carries
+    bits that decode to nothing; a decoder that ignores them accepts several
+    spellings of one signature (malleability). Those bits must be zero.
+    """
+    remainder = len(segment) % 4
+    if remainder == 1 or not _B64URL.fullmatch(segment):
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if remainder and _B64_VALUE[segment[-1]] & _UNUSED_BITS[remainder]:
+        raise ValueError("non-canonical base64url")
+    return base64.urlsafe_b64decode(segment + "=" * (-remainder % 4))
 
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
+_B64_VALUE = {
+    char: value
+    for value, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+# Bits of the last character that decode to nothing: 2 chars carry 1 byte
+# (4 spare bits), 3 chars carry 2 bytes (2 spare bits).
+_UNUSED_BITS = {2: 0b1111, 3: 0b11}
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
@@ -107,9 +124,11 @@ def has_unstorable_text(value: Any) -> bool:
 
 
 # A product signs every token with one of a few headers ({"alg":"HS256","typ":"JWT"}):
-# decoding each once saves a base64 and a JSON decode per request.
-_KNOWN_HEADERS: dict[str, dict[str, Any]] = {}
-_MAX_KNOWN_HEADERS = 64
+# decoding each once saves a base64 and a JSON decode per request. An LRU, so
+# junk headers sent first cannot keep the real one out; errors are not cached.
+@functools.lru_cache(maxsize=64)
+def _decode_header(segment: str) -> dict[str, Any]:
+    return _json_object(_b64decode(segment), "header")
 
 
 def parse_token(token: str, *, max_length: int = 16384) -> ParsedToken:
@@ -130,11 +149,7 @@ def parse_token(token: str, *, max_length: int = 16384) -> ParsedToken:
             f"A JWT has three dot-separated parts; this token has {len(parts)}.",
         )
     try:
-        header = _KNOWN_HEADERS.get(parts[0])
-        if header is None:
-            header = _json_object(_b64decode(parts[0]), "header")
-            if len(_KNOWN_HEADERS) < _MAX_KNOWN_HEADERS:
-                _KNOWN_HEADERS[parts[0]] = header
+        header = _decode_header(parts[0])
         claims_raw = _b64decode(parts[1])
         signature = _b64decode(parts[2]) if parts[2] else b""
     except (ValueError, binascii.Error) as exc:

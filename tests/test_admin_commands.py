@@ -188,3 +188,82 @@ def test_connect_tenants_tenant_without_secret():
 def test_connect_tenants_empty():
     assert tenants_output().strip() == "No installed tenants (--all lists uninstalled ones)."
     assert tenants_output("--all").strip() == "No tenants."
+
+
+# -- uninstall is soft; deleting for good is explicit ---------------------------------------
+
+
+def test_bulk_delete_is_replaced_by_a_soft_uninstall(installed_site, staff, caplog):
+    tenant = Tenant.objects.get(client_key=installed_site.client_key)
+    changelist = staff.get(admin_url("tenant", "changelist")).content.decode()
+    assert 'value="delete_selected"' not in changelist
+    assert 'value="mark_uninstalled"' in changelist
+    response = staff.post(
+        admin_url("tenant", "changelist"),
+        {"action": "mark_uninstalled", "_selected_action": [tenant.pk]},
+        follow=True,
+    )
+    assert "Marked 1 tenant(s) uninstalled." in response.content.decode()
+    tenant.refresh_from_db()
+    assert not tenant.is_installed and tenant.uninstalled_at is not None
+    assert tenant.shared_secrets.count() == 1  # nothing deleted
+    assert "marked uninstalled in the admin by admin" in caplog.text
+    token = installed_site.page_token("/page")
+    assert installed_site.client.get("/page", {"jwt": token}).json()["code"] == "tenant_uninstalled"
+
+
+def test_permanent_delete_is_superuser_only_confirmed_and_logged(
+    installed_site, staff, client, django_user_model, caplog
+):
+    tenant = Tenant.objects.get(client_key=installed_site.client_key)
+    data = {"action": "delete_permanently", "_selected_action": [tenant.pk]}
+    confirm = staff.post(admin_url("tenant", "changelist"), data)
+    assert confirm.status_code == 200  # Django's confirmation page, nothing deleted yet
+    assert "Are you sure" in confirm.content.decode()
+    assert installed_site.secret not in confirm.content.decode()
+    assert Tenant.objects.filter(pk=tenant.pk).exists()
+    staff.post(admin_url("tenant", "changelist"), {**data, "post": "yes"})
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
+    assert not SharedSecret.objects.filter(tenant_id=tenant.pk).exists()
+    assert "DELETED permanently in the admin by admin, with 1 secret(s)" in caplog.text
+    assert installed_site.secret not in caplog.text
+
+
+def test_staff_without_superuser_cannot_delete(installed_site, client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("ops", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_tenant", "change_tenant", "delete_tenant"])
+    )
+    client.force_login(user)
+    tenant = Tenant.objects.get(client_key=installed_site.client_key)
+    changelist = client.get(admin_url("tenant", "changelist")).content.decode()
+    assert 'value="delete_permanently"' not in changelist
+    assert 'value="mark_uninstalled"' in changelist
+    client.post(
+        admin_url("tenant", "changelist"),
+        {"action": "delete_permanently", "_selected_action": [tenant.pk], "post": "yes"},
+    )
+    assert client.post(admin_url("tenant", "delete", tenant.pk), {"post": "yes"}).status_code == 403
+    assert Tenant.objects.filter(pk=tenant.pk).exists()
+
+
+def test_access_tokens_show_as_fingerprints_and_verification_is_read_only(installed_site, staff):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_atlassian_connect.crypto import fingerprint
+    from django_atlassian_connect.models import AccessToken
+
+    tenant = Tenant.objects.get(client_key=installed_site.client_key)
+    raw = "access-token-" + "z" * 60
+    AccessToken.objects.create(
+        tenant=tenant, account_id="acc-1", token=raw, expires_at=timezone.now() + timedelta(hours=1)
+    )
+    html = assert_no_secret(staff.get(admin_url("tenant", "change", tenant.pk)), raw)
+    assert fingerprint(raw) in html
+    staff.post(admin_url("tenant", "change", tenant.pk), {"verification_status": "ok"})
+    tenant.refresh_from_db()
+    assert tenant.verification_status == ""

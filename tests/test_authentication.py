@@ -74,6 +74,32 @@ def test_token_in_form_body_with_ace_body_params(installed_site):
     refused(response, "qsh_mismatch")
 
 
+@pytest.mark.parametrize("in_form", [True, False], ids=["token in form", "token in header"])
+def test_form_post_accepts_both_canonical_forms(installed_site, in_form):
+    """The URL query alone, or the URL query plus the form fields (the product's
+    servlet canonicalizer); any other mix is still refused."""
+    from django_atlassian_connect.qsh import query_string_hash
+
+    def post(qsh: str):
+        now = int(time.time())
+        claims = {"iss": installed_site.client_key, "iat": now, "exp": now + 60, "qsh": qsh}
+        token = jwt.encode(claims, installed_site.secret, algorithm="HS256")
+        form = {"z": "1", "a": "two words"}
+        if in_form:
+            return installed_site.client.post("/hook?x=1", {**form, "jwt": token})
+        return installed_site.client.post("/hook?x=1", form, HTTP_AUTHORIZATION=f"JWT {token}")
+
+    query_only = query_string_hash("POST", "/hook?x=1")
+    with_fields = query_string_hash(
+        "POST", "/hook", body_params=[("x", "1"), ("z", "1"), ("a", "two words")]
+    )
+    assert with_fields != query_only
+    assert post(query_only).status_code == 200
+    assert post(with_fields).status_code == 200
+    refused(post(query_string_hash("POST", "/hook")), "qsh_mismatch")
+    refused(post(query_string_hash("POST", "/hook", body_params=[("z", "1")])), "qsh_mismatch")
+
+
 def test_same_token_in_two_places_is_fine(installed_site):
     token = installed_site.page_token("/page")
     response = installed_site.client.get("/page", {"jwt": token}, HTTP_AUTHORIZATION=f"JWT {token}")
@@ -269,6 +295,31 @@ def test_drf_no_token_is_401_with_challenge(installed_site):
     response = installed_site.client.get("/drf/page")
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == 'JWT realm="com.example.tests"'
+
+
+def test_drf_view_with_our_permission_and_no_token_says_token_missing(installed_site, caplog):
+    """Not DRF's generic "credentials were not provided": our code and hint."""
+    body = refused(installed_site.client.get("/drf/context"), "token_missing")
+    assert body["hint"].startswith("Send the Connect JWT as 'Authorization: JWT <token>'")
+    assert body["detail"] == "The request carries no Connect JWT."
+    assert "code=token_missing" in caplog.text
+
+
+def test_our_permission_after_another_scheme_authenticated_is_403(installed_site, rf):
+    from django.contrib.auth.models import AnonymousUser
+    from rest_framework.exceptions import APIException
+    from rest_framework.request import Request
+
+    from django_atlassian_connect.permissions import IsConnectTenant
+
+    request = Request(rf.get("/drf/context"))
+    request.user, request.auth = AnonymousUser(), None
+    request._authenticator = object()  # e.g. SessionAuthentication accepted it
+    try:
+        allowed = IsConnectTenant().has_permission(request, None)
+    except APIException as exc:  # pragma: no cover - the assertion below explains
+        raise AssertionError(f"refused as {exc!r}, expected a plain 403") from exc
+    assert allowed is False
 
 
 def test_drf_user_and_auth(installed_site, rf):

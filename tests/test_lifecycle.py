@@ -544,3 +544,9 @@ def test_seen_tokens_are_kept_until_they_expire_then_purged(installed_site):
     assert purge_seen_tokens() == 0
     assert purge_seen_tokens(now=seen.expires_at + timedelta(seconds=1)) == 1
     assert not SeenLifecycleToken.objects.exists()
+
+
+def test_a_forged_enable_for_an_uninstalled_tenant_learns_nothing(installed_site):
+    assert installed_site.uninstall().status_code == 204
+    installed_site.secret = "forged-" + "e" * 40
+    refused(installed_site.hs_callback("enabled"), "signature_invalid")

@@ -87,9 +87,11 @@ def test_tasks_run_the_same_functions(rotated, rsps):
     assert tasks.purge_retired_secrets.apply().get() == 0
     assert tasks.refresh_access_tokens.apply().get() == {"refreshed": 0, "failed": 0}
     assert tasks.verify_installations.apply().get()["ok"] == 1
+    assert tasks.purge_seen_tokens.apply().get() == 0  # the install token has not expired
     scheduled = {entry["task"] for entry in BEAT_SCHEDULE.values()}
     assert scheduled == {
         tasks.purge_retired_secrets.name,
+        tasks.purge_seen_tokens.name,
         tasks.refresh_access_tokens.name,
         tasks.verify_installations.name,
     }
@@ -102,5 +104,6 @@ def test_housekeeping_command(rotated, rsps):
     lines = dict(line.split(": ", 1) for line in out.getvalue().splitlines())
     assert json.loads(lines["verify_installations"])["ok"] == 1
     assert json.loads(lines["purge_retired_secrets"]) == 0
+    assert json.loads(lines["purge_seen_tokens"]) == 0
     with pytest.raises(CommandError):
         call_command("connect_housekeeping", "nonsense")

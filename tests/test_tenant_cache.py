@@ -133,3 +133,123 @@ def test_purge_refreshes_the_cache(installed_site, rf):
     assert purge_retired_secrets() == 1
     snapshot, _ = tenant_cache.get(installed_site.client_key)
     assert len(snapshot.secrets) == 1
+
+
+# -- bounded staleness and forged-token floods -----------------------------------------
+
+
+class Clock:
+    """Stands in for ``time.monotonic`` in tenant_cache."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(tenant_cache.time, "monotonic", fake)
+    return fake
+
+
+def change_behind_our_back(client_key, **fields):
+    """What another process's commit looks like to this one: no signal reaches us."""
+    from django.utils import timezone
+
+    Tenant.objects.filter(client_key=client_key).update(updated_at=timezone.now(), **fields)
+
+
+def test_private_cache_sees_another_process_uninstall_within_the_interval(
+    installed_site, rf, clock, django_assert_num_queries
+):
+    authenticate(rf, installed_site)  # warm
+    change_behind_our_back(installed_site.client_key, is_installed=False)
+    clock.now += 0.5  # inside TENANT_CACHE_REVALIDATE (1 s): the snapshot is trusted
+    with django_assert_num_queries(0):
+        authenticate(rf, installed_site)
+    clock.now += 0.6  # past it: one cheap check, then the reload
+    with pytest.raises(Exception) as refused:
+        authenticate(rf, installed_site)
+    assert refused.value.error.code == "tenant_uninstalled"
+
+
+def test_private_cache_revalidation_costs_one_query_a_second(
+    installed_site, rf, clock, django_assert_num_queries
+):
+    authenticate(rf, installed_site)
+    for _ in range(3):
+        clock.now += 1.0
+        with django_assert_num_queries(1):  # updated_at unchanged: nothing reloaded
+            authenticate(rf, installed_site)
+        with django_assert_num_queries(0):
+            authenticate(rf, installed_site)
+
+
+def test_a_thousand_forged_tokens_cost_at_most_two_queries_and_rewrite_nothing(
+    installed_site, rf, clock, django_assert_max_num_queries
+):
+    authenticate(rf, installed_site)
+    key = tenant_cache.cache_key(installed_site.client_key)
+
+    def shared_entry():
+        version, snapshot = cache.get(key)
+        return cache.get(key + ":version"), version, snapshot.values, snapshot.secrets
+
+    shared_before = shared_entry()
+    forged = installed_site.page_token("/drf/page", secret="forged-" + "f" * 40)
+    codes = set()
+    with django_assert_max_num_queries(2):
+        for i in range(1_000):
+            clock.now += 0.001  # a second of flood
+            with pytest.raises(Exception) as refused:
+                authenticate(rf, installed_site, token=forged)
+            codes.add(refused.value.error.code)
+    assert codes == {"signature_invalid"}
+    # Another process's view of the shared entry is exactly what it was.
+    assert shared_entry() == shared_before
+    _user, auth = authenticate(rf, installed_site)  # the real tenant still works
+    assert auth.client_key == installed_site.client_key
+
+
+def test_a_refused_token_still_finds_a_rotation_made_elsewhere(installed_site, rf, clock):
+    """The flood guard must not lock out a genuine new secret for longer than the interval."""
+    authenticate(rf, installed_site)
+    key = tenant_cache.cache_key(installed_site.client_key)
+    stale = cache.get_many([key, key + ":version"])
+    assert installed_site.install(secret="rotated-" + "r" * 40).status_code == 204
+    cache.set_many(stale)
+    tenant_cache.clear_process_memory()
+    clock.now += 1.0
+    _user, auth = authenticate(rf, installed_site)
+    assert not auth.signed_with_retired_secret
+
+
+def test_a_secret_change_alone_moves_the_tenants_updated_at(installed_site):
+    tenant = Tenant.objects.get(client_key=installed_site.client_key)
+    before = tenant.updated_at
+    secret = tenant.current_secret
+    secret.retired_at = secret.became_current_at
+    secret.save()
+    tenant.refresh_from_db()
+    assert tenant.updated_at > before
+
+
+# -- the tenant's state is told only to a caller holding its secret --------------------------
+
+
+@pytest.mark.parametrize("state_change", ["uninstall", "disable"])
+def test_a_forged_token_learns_nothing_of_the_tenant_state(installed_site, client, state_change):
+    if state_change == "uninstall":
+        assert installed_site.uninstall().status_code == 204
+    else:
+        assert installed_site.hs_callback("disabled").status_code == 204
+    forged = installed_site.page_token("/page", secret="forged-" + "g" * 40)
+    body = client.get("/page", {"jwt": forged}).json()
+    assert body["code"] == "signature_invalid"
+    assert "uninstalled" not in body["detail"] and "disabled" not in body["detail"]
+    genuine = installed_site.page_token("/page")
+    expected = "tenant_uninstalled" if state_change == "uninstall" else "tenant_disabled"
+    assert client.get("/page", {"jwt": genuine}).json()["code"] == expected

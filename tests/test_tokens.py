@@ -735,3 +735,63 @@ def test_java_signed_tokens_refuse_a_wrong_secret_and_another_url(vector):
             ),
         )
     assert_code(excinfo, "qsh_mismatch")
+
+
+# -- one spelling per token ----------------------------------------------------------------
+
+
+def _flip_unused_bits(segment: str) -> str:
+    """The same bytes, spelled with the spare low bits of the last character set."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    spare = {2: 0b1111, 3: 0b11}[len(segment) % 4]
+    value = alphabet.index(segment[-1])
+    assert value & spare == 0  # canonical to begin with
+    return segment[:-1] + alphabet[value | 1]
+
+
+def test_non_canonical_base64url_signature_is_refused():
+    """Flipping unused low bits decodes to the same signature: refuse that spelling."""
+    import base64 as b64
+
+    from django_atlassian_connect.tokens import verify_hs256_with_secrets
+
+    secret = "s" * 48
+    token = jwt.encode({"iss": "jira:1", "iat": 1, "exp": 2, "qsh": "x"}, secret, algorithm="HS256")
+    header, claims, signature = token.split(".")
+    assert len(signature) % 4 == 3  # 32 bytes: 43 characters, 2 spare bits
+    twin = _flip_unused_bits(signature)
+    assert b64.urlsafe_b64decode(twin + "=") == b64.urlsafe_b64decode(signature + "=")
+    # PyJWT refuses it too; so do we, before any secret is tried.
+    with pytest.raises(ConnectAuthError) as refused:
+        parse_token(f"{header}.{claims}.{twin}")
+    assert refused.value.code == "token_malformed"
+    parsed = parse_token(token)
+    assert verify_hs256_with_secrets(parsed, [SecretCandidate(secret, "current", None)], now=1.5)
+
+
+@pytest.mark.parametrize("part", [0, 1])
+def test_non_canonical_base64url_header_or_claims_is_refused(part):
+    token = jwt.encode({"iss": "jira:1"}, "s" * 48, algorithm="HS256")
+    segments = token.split(".")
+    while len(segments[part]) % 4 not in (2, 3):  # make a segment with spare bits
+        token = jwt.encode({"iss": "jira:1", "pad": "x" * len(token)}, "s" * 48, algorithm="HS256")
+        segments = token.split(".")
+        part = 1
+    segments[part] = _flip_unused_bits(segments[part])
+    with pytest.raises(ConnectAuthError) as refused:
+        parse_token(".".join(segments))
+    assert refused.value.code == "token_malformed"
+
+
+def test_junk_headers_first_do_not_keep_the_real_header_out_of_the_memo():
+    from django_atlassian_connect import tokens
+
+    tokens._decode_header.cache_clear()
+    for i in range(200):  # more distinct headers than the memo holds
+        junk = jwt.encode({"iss": "x"}, "s" * 48, algorithm="HS256", headers={"n": i})
+        parse_token(junk)
+    real = jwt.encode({"iss": "x"}, "s" * 48, algorithm="HS256")
+    parse_token(real)
+    hits = tokens._decode_header.cache_info().hits
+    parse_token(real)
+    assert tokens._decode_header.cache_info().hits == hits + 1

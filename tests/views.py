@@ -27,6 +27,16 @@ def page(request: HttpRequest, rest: str = "") -> JsonResponse:
     return JsonResponse(_describe(request.connect))
 
 
+@connect_jwt_required
+async def async_page(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"async": True, **_describe(request.connect)})
+
+
+@connect_jwt_required(context=True)
+async def async_context(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"async": True, **_describe(request.connect)})
+
+
 @connect_jwt_required(context=True)
 def context_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_describe(request.connect))

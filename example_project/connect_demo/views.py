@@ -5,7 +5,6 @@ import json
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +16,7 @@ from django_atlassian_connect.exceptions import (
     ConnectClientError,
     ImpersonationError,
 )
+from django_atlassian_connect.permissions import IsConnectTenant
 from django_atlassian_connect.signals import webhook_received
 
 from .models import IssueEvent
@@ -38,12 +38,22 @@ class MeView(APIView):
     """Called by our own front end with a context token (``AP.context.getToken()``)."""
 
     authentication_classes = [ConnectContextJWTAuthentication]
-    permission_classes = [IsAuthenticated]
+    # IsConnectTenant, not DRF's IsAuthenticated: a call without a token is
+    # answered token_missing with a hint, like every other refusal.
+    permission_classes = [IsConnectTenant]
 
     def get(self, request):
         return Response(
             {"clientKey": request.auth.client_key, "accountId": request.user.account_id}
         )
+
+
+@connect_jwt_required(context=True)
+async def me_async(request: HttpRequest) -> JsonResponse:
+    """``/api/me`` as an ``async def`` view (served natively under ASGI)."""
+    return JsonResponse(
+        {"clientKey": request.connect.client_key, "accountId": request.connect.account_id}
+    )
 
 
 @require_POST

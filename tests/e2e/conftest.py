@@ -60,9 +60,11 @@ def start_example_app(
     ``server="runserver"`` (default): Django's threaded development server.
     ``server="gunicorn"``: ``workers`` processes with ``threads`` threads each
     and a production-sized accept backlog (runserver's is 10 connections).
+    ``server="uvicorn"``: the ASGI application under uvicorn (async views
+    run natively).
     """
-    if server not in ("runserver", "gunicorn"):
-        raise ValueError("server is 'runserver' or 'gunicorn'")
+    if server not in ("runserver", "gunicorn", "uvicorn"):
+        raise ValueError("server is 'runserver', 'gunicorn' or 'uvicorn'")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
@@ -112,6 +114,20 @@ def start_example_app(
             "5",
             "--error-logfile",
             "-",
+        ]
+    elif server == "uvicorn":
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "example_project.asgi:application",
+            "--app-dir",
+            str(MANAGE.parent),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
         ]
     else:
         command = [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{port}"]

@@ -1,0 +1,94 @@
+"""Warm path with bounded staleness: what the revalidation costs, and forged floods.
+
+A fresh request per call (built and wrapped as DRF would), the default
+``LocMemCache``. Compared in the same run:
+
+- ``revalidate_1s``: the default ``TENANT_CACHE_REVALIDATE`` (1 s): one
+  ``updated_at`` query per tenant per second, amortised over the calls;
+- ``trust_forever``: the revalidation pushed out of reach (what the warm path
+  cost before staleness was bounded);
+- ``build_only``: building the request alone, to subtract.
+
+And 1,000 forged tokens with a known ``iss``: database queries and time each.
+"""
+
+from __future__ import annotations
+
+import time
+
+from benchmarks.common import per_call_us, setup_django
+
+APP_BASE_URL = "https://app.example.com"
+SECRET = "ATCO" + "s" * 60
+PATH = "/drf/page?project=DEMO&issue=DEMO-1&xdm_e=https%3A%2F%2Fbench.atlassian.net&cp=&lic=none"
+
+
+def run() -> dict[str, float]:
+    setup_django()
+    from django.conf import settings
+    from django.db import connection
+    from django.test import RequestFactory, override_settings
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework.request import Request
+
+    from django_atlassian_connect import tenant_cache
+    from django_atlassian_connect.authentication import ConnectJWTAuthentication
+    from django_atlassian_connect.models import SharedSecret, Tenant
+    from django_atlassian_connect.testing import request_token
+
+    tenant = Tenant.objects.create(
+        client_key="jira:bench", app_key="k", base_url="https://bench.atlassian.net"
+    )
+    SharedSecret.for_secret(tenant, SECRET).save()
+
+    def token(secret: str) -> str:
+        return request_token(
+            client_key="jira:bench",
+            secret=secret,
+            method="GET",
+            url=PATH,
+            app_base_url=APP_BASE_URL,
+            account_id="5b10ac8d82e05b22cc7d4ef5",
+            lifetime=3600,
+        )
+
+    good, forged = token(SECRET), token("forged-" + "f" * 40)
+    factory = RequestFactory()
+    auth = ConnectJWTAuthentication()
+
+    def build(value: str) -> Request:
+        return Request(factory.get(PATH, HTTP_AUTHORIZATION=f"JWT {value}"))
+
+    def build_only() -> None:
+        build(good)
+
+    def authenticate() -> None:
+        auth.authenticate(build(good))
+
+    results: dict[str, float] = {"build_only": per_call_us(build_only)}
+    for name, interval in (("revalidate_1s", 1.0), ("trust_forever", 1e9)):
+        connect = {**settings.ATLASSIAN_CONNECT, "TENANT_CACHE_REVALIDATE": interval}
+        with override_settings(ATLASSIAN_CONNECT=connect):
+            tenant_cache.clear_process_memory()
+            authenticate()
+            results[name] = per_call_us(authenticate, number=5000) - results["build_only"]
+
+    tenant_cache.clear_process_memory()
+    authenticate()  # warm
+    started = time.perf_counter()
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(1000):
+            try:
+                auth.authenticate(build(forged))
+            except AuthenticationFailed:
+                pass
+            else:  # pragma: no cover - a forged token must never pass
+                raise AssertionError("a forged token was accepted")
+    results["forged_1000_queries"] = len(queries)
+    results["forged_us_each"] = (time.perf_counter() - started) / 1000 * 1e6
+    return results
+
+
+if __name__ == "__main__":
+    print(run())
