@@ -11,8 +11,6 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 from django.http import HttpRequest
 from django.utils.encoding import escape_uri_path
@@ -21,6 +19,7 @@ from . import qsh as qsh_module
 from . import tenant_cache
 from .conf import connect_settings
 from .exceptions import ConnectAuthError, SecretDecryptionError
+from .identity import ConnectAuth, ConnectUser
 from .models import AbstractTenant, get_tenant_model
 from .tokens import (
     ParsedToken,
@@ -35,85 +34,24 @@ from .tokens import (
     verify_hs256_with_secrets,
 )
 
+__all__ = [
+    "ConnectAuth",  # re-exported from identity: a public import path
+    "ConnectUser",
+    "RequestQsh",
+    "check_tenant_state",
+    "form_params",
+    "get_raw_token",
+    "load_tenant",
+    "log_refusal",
+    "secret_candidates",
+    "unverified_issuer",
+    "verify_request",
+    "verify_tenant_token",
+]
+
 logger = logging.getLogger("django_atlassian_connect")
 
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-class ConnectUser:
-    """The user a verified Connect token speaks for.
-
-    ``account_id`` is the Atlassian accountId (``sub``), ``None`` for
-    anonymous access; ``tenant`` is the installation. Not a Django user: it
-    has no database row and no permissions of its own.
-    """
-
-    is_authenticated = True
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    pk = None
-    id = None
-
-    def __init__(self, account_id: str | None, tenant: AbstractTenant) -> None:
-        self.account_id = account_id
-        self.tenant = tenant
-
-    @property
-    def is_anonymous(self) -> bool:
-        return self.account_id is None
-
-    @property
-    def username(self) -> str:
-        return self.account_id or ""
-
-    def get_username(self) -> str:
-        return self.username
-
-    def __str__(self) -> str:
-        return self.account_id or f"anonymous@{self.tenant.client_key}"
-
-    def __repr__(self) -> str:
-        return f"<ConnectUser {self.account_id!r} of {self.tenant.client_key!r}>"
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, ConnectUser)
-            and other.account_id == self.account_id
-            and other.tenant.pk == self.tenant.pk
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.account_id, self.tenant.pk))
-
-
-@dataclass
-class ConnectAuth:
-    """A verified Connect token: ``request.auth`` (DRF) or ``request.connect``."""
-
-    tenant: AbstractTenant
-    claims: dict[str, Any]
-    context_token: bool
-    secret_fingerprint: str
-    signed_with_retired_secret: bool = False
-    user: ConnectUser = field(init=False)
-
-    def __post_init__(self) -> None:
-        sub = self.claims.get("sub")
-        self.user = ConnectUser(sub if isinstance(sub, str) and sub else None, self.tenant)
-
-    @property
-    def account_id(self) -> str | None:
-        return self.user.account_id
-
-    @property
-    def client_key(self) -> str:
-        return self.tenant.client_key
-
-    @property
-    def context(self) -> dict[str, Any]:
-        value = self.claims.get("context")
-        return value if isinstance(value, dict) else {}
 
 
 # -- finding the token --------------------------------------------------------

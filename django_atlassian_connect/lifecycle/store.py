@@ -1,0 +1,120 @@
+"""Persist a delivery: row locks, the secret history and the lifecycle log."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from ..exceptions import ConnectAuthError
+from ..models import AbstractTenant, LifecycleEvent, SharedSecret, get_tenant_model
+from .payload import RECORDED_FIELDS
+
+logger = logging.getLogger("django_atlassian_connect")
+
+
+def lock_tenant(
+    client_key: str, create_with: dict[str, Any] | None = None
+) -> tuple[AbstractTenant | None, bool]:
+    """Lock the tenant row; create it when ``create_with`` is given.
+
+    Two first installs racing for one clientKey: the loser's INSERT fails on
+    the unique constraint and it locks the winner's row instead.
+    """
+    Tenant = get_tenant_model()
+    manager = Tenant._default_manager
+    tenant = manager.select_for_update().filter(client_key=client_key).first()
+    if tenant is not None or create_with is None:
+        return tenant, False
+    try:
+        with transaction.atomic():
+            return manager.create(client_key=client_key, **create_with), True
+    except IntegrityError:
+        return manager.select_for_update().get(client_key=client_key), False
+
+
+def store_secret(
+    tenant: AbstractTenant, secret: str, when: datetime
+) -> tuple[SharedSecret, SharedSecret | None]:
+    """Make ``secret`` current; return ``(current, retired)``.
+
+    The same secret again (an upgrade without rotation) keeps its row.
+    """
+    current = (
+        SharedSecret.objects.select_for_update()
+        .filter(tenant_id=tenant.pk, retired_at__isnull=True)
+        .first()
+    )
+    if (
+        current is not None
+        and current.secret is not None
+        and hmac.compare_digest(current.secret.encode("utf-8"), secret.encode("utf-8"))
+    ):
+        return current, None
+    if current is not None:
+        current.retired_at = when
+        current.save(update_fields=["retired_at"])
+    new = SharedSecret.for_secret(tenant, secret, became_current_at=when)
+    new.save()
+    return new, current
+
+
+def record(
+    event_type: str,
+    payload: Mapping[str, Any] | None,
+    *,
+    tenant: AbstractTenant | None = None,
+    error: ConnectAuthError | None = None,
+    status_code: int = 204,
+    secret: SharedSecret | None = None,
+    rotated: bool = False,
+    detail: str = "",
+    client_key: str | None = None,
+    token_issued_at: datetime | None = None,
+) -> LifecycleEvent:
+    recorded = {}
+    if payload:
+        recorded = {
+            name: payload[name][:300]
+            for name in RECORDED_FIELDS
+            if isinstance(payload.get(name), str)
+        }
+    key = client_key or (payload or {}).get("clientKey")
+    return LifecycleEvent.objects.create(
+        event_type=event_type,
+        client_key=key[:255] if isinstance(key, str) else "",
+        tenant_id=tenant.pk if tenant is not None else None,
+        accepted=error is None,
+        status_code=error.status_code if error else status_code,
+        error_code=error.code if error else "",
+        detail=(f"{error.detail}" if error else detail)[:2000],
+        base_url=recorded.get("baseUrl", "")[:255],
+        secret_fingerprint=secret.fingerprint if secret else "",
+        secret_rotated=rotated,
+        payload=recorded,
+        token_issued_at=token_issued_at,
+    )
+
+
+def record_refusal(
+    event_type: str, payload: Mapping[str, Any] | None, error: ConnectAuthError
+) -> None:
+    """Record a refused delivery in its own transaction (best effort)."""
+    try:
+        with transaction.atomic():
+            tenant = None
+            key = error.client_key or (payload or {}).get("clientKey")
+            if isinstance(key, str):
+                tenant = get_tenant_model()._default_manager.filter(client_key=key).first()
+            record(event_type, payload, tenant=tenant, error=error, client_key=error.client_key)
+    except Exception:  # the refusal itself must still be answered
+        logger.exception("could not record a refused %s delivery", event_type)
+
+
+def now_datetime(now: float | None) -> datetime:
+    return datetime.fromtimestamp(time.time() if now is None else now, tz=UTC)
