@@ -13,10 +13,24 @@ Installed with the package and inert until a test asks for a fixture:
       def test_me(connect_client):
           response = connect_client.context_get("/api/me")
           assert response.json()["accountId"] == connect_client.account_id
+
+Forge Remote (``django_atlassian_connect.testing.forge``):
+
+- ``forge_host``: a started :class:`ForgePlatform` with one Jira installation
+  and one user, ``FORGE_APP_ID``, ``FORGE_JWKS_URL`` and ``FORGE_API_HOSTS``
+  pointed at it; its events and invocations reach your app through Django's
+  test client.
+- ``forge_client``: invokes your views as Forge's ``invokeRemote`` does (FIT,
+  system and user tokens), as the user; ``forge_client.as_app()`` without one::
+
+      def test_me(forge_client):
+          response = forge_client.get("/forge/me")
+          assert response.json()["accountId"] == forge_client.account_id
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -134,3 +148,56 @@ def connect_tenant(connect_host: Any, db: None) -> Any:
 def connect_client(connect_host: Any, connect_tenant: Any) -> ConnectTestClient:
     """A test client whose requests carry tokens of the first simulated user."""
     return ConnectTestClient(connect_host, next(iter(connect_host.accounts)))
+
+
+@functools.cache
+def _forge_signing_key() -> Any:
+    """One signing key for every ``forge_host`` of the session.
+
+    A verifier caches the JWKS per URL; a later test's platform may get the
+    same port, and a key it signs with must then be in that cached set.
+    (It also spares an RSA key generation per test.)
+    """
+    from django_atlassian_connect.testing.forge import ForgeSigningKey
+
+    return ForgeSigningKey()
+
+
+@pytest.fixture
+def forge_host(settings: Any) -> Iterator[Any]:
+    """A started simulated Forge platform wired into ATLASSIAN_CONNECT.
+
+    One Jira installation (``forge_host.installation()``) and one user
+    (``forge_host.accounts``). ``invoke``, ``deliver_lifecycle`` and
+    ``trigger_scheduled`` reach the app through Django's test client; set
+    ``forge_host.transport = None`` and ``remote_base_url`` to use real HTTP.
+    """
+    from django.test import Client
+
+    from django_atlassian_connect.testing.forge import ForgePlatform, KeyRing
+
+    conf = dict(getattr(settings, "ATLASSIAN_CONNECT", {}) or {})
+    platform = ForgePlatform(
+        remote_base_url=conf.get("BASE_URL") or "http://testserver",
+        connect_key=conf.get("APP_KEY"),
+        keys=KeyRing(_forge_signing_key()),
+    )
+    with platform:
+        platform.add_account("Alana Grant", "alana@example.com")
+        platform.add_installation("jira")
+        conf.update(
+            FORGE_APP_ID=platform.app_id,
+            FORGE_JWKS_URL=platform.jwks_url,
+            FORGE_API_HOSTS=platform.api_hosts,
+        )
+        settings.ATLASSIAN_CONNECT = conf
+        platform.transport = _django_transport(Client(), platform.remote_base_url)
+        yield platform
+
+
+@pytest.fixture
+def forge_client(forge_host: Any, db: None) -> Any:
+    """Invokes the app like Forge's ``invokeRemote``, as ``forge_host``'s user."""
+    from django_atlassian_connect.testing.forge import ForgeTestClient
+
+    return ForgeTestClient(forge_host, next(iter(forge_host.accounts)))
