@@ -78,6 +78,26 @@ DEFAULTS: dict[str, Any] = {
     # Impersonation tokens.
     "ACCESS_TOKEN_MARGIN": 60,
     "ACCESS_TOKEN_REFRESH_WINDOW": 900,
+    # Forge Remote (Connect-on-Forge). Off until FORGE_APP_ID is set.
+    # The manifest's app.id: "ari:cloud:ecosystem::app/<uuid>" or the bare uuid;
+    # a list when several Forge apps call this backend.
+    "FORGE_APP_ID": None,
+    # Where Forge's signing keys are: from configuration only, never from a token.
+    "FORGE_JWKS_URL": "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json",
+    # Hosts allowed in a token's app.apiBaseUrl (http only for a loopback host listed).
+    "FORGE_API_HOSTS": ["api.atlassian.com"],
+    # Least seconds between two JWKS refetches an unknown kid may trigger (all processes).
+    "FORGE_JWKS_MIN_REFRESH": 60,
+    "FORGE_JWKS_CACHE_ALIAS": "default",
+    "FORGE_JWKS_FETCH_TIMEOUT": 5.0,
+    # Clock skew allowed on a FIT's exp/nbf/iat; at most 30 (the token lives 25 s).
+    "FORGE_LEEWAY": 30,
+    # Refuse a FIT whose jti was seen before (off: Forge may resend one, unverified).
+    "FORGE_REJECT_REPLAYED_JTI": False,
+    # Isolated Cloud: a JWKS URL template with "{icLabel}"; None refuses icLabel tokens.
+    "FORGE_IC_JWKS_URL_TEMPLATE": None,
+    # Seconds of life a stored app system token must have left to be used.
+    "FORGE_TOKEN_MARGIN": 60,
     # Housekeeping.
     "SECRET_RETENTION": 30 * 24 * 3600,
     "VERIFY_ENDPOINTS": {

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from .codes import CLIENT_CODES, IMPERSONATION_CODES, OAUTH_ERROR_CODES, REFUSAL_CODES
+from .codes import CLIENT_CODES, IMPERSONATION_CODES, OAUTH_ERROR_CODES, REFUSAL_CODES, Code
 from .codes import CODES as REGISTRY
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "ConnectAuthenticationFailed",  # noqa: F822 - a compatibility alias, see __getattr__
     "ConnectClientError",
     "ConnectError",
+    "ForgeAuthError",
     "ImpersonationError",
     "SecretDecryptionError",
 ]
@@ -99,11 +100,15 @@ class ConnectError(Exception):
             raise TypeError(f"context keywords may not be named {', '.join(reserved)}")
         self.code = code
         self.detail = entry.detail if detail is None else detail
-        self.hint = entry.hint if hint is None else hint
+        self.hint = self._default_hint(entry) if hint is None else hint
         super().__init__(self.detail)
         self.context = dict(context)
         for name, value in context.items():
             setattr(self, name, value)
+
+    @classmethod
+    def _default_hint(cls, entry: Code) -> str:
+        return entry.hint
 
     @property
     def status_code(self) -> int:
@@ -154,6 +159,18 @@ class ConnectAuthError(ConnectError):
     def extra(self) -> dict[str, Any]:
         """The context other than ``client_key`` (kept for compatibility)."""
         return {k: v for k, v in self.context.items() if k != "client_key"}
+
+
+class ForgeAuthError(ConnectAuthError):
+    """A Forge invocation was refused: the same codes as Connect refusals,
+    with the registry's Forge hint (``Code.forge_hint``) by default.
+
+    Context: ``installation_id`` and ``trace_id`` when known (never a token).
+    """
+
+    @classmethod
+    def _default_hint(cls, entry: Code) -> str:
+        return entry.forge_hint or entry.hint
 
 
 class SecretDecryptionError(ConnectError):

@@ -1,0 +1,12 @@
+"""Forge Remote: the backend side of Connect-on-Forge.
+
+- :mod:`.ids`: app, installation and site ARIs;
+- :mod:`.jwks`: Forge's signing keys, cached across processes;
+- :mod:`.invocation`: verify a Forge Invocation Token into a :class:`ForgeContext`;
+- :mod:`.context`: :class:`ForgeContext`.
+"""
+
+from .context import ForgeContext
+from .invocation import verify_fit, verify_invocation
+
+__all__ = ["ForgeContext", "verify_fit", "verify_invocation"]

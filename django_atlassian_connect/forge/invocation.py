@@ -1,0 +1,260 @@
+"""Verify a Forge Invocation Token (FIT) exactly as the protocol asks (spec 3.5).
+
+In order, each failure a coded :class:`~django_atlassian_connect.exceptions.ForgeAuthError`
+(401, or 503 ``key_unavailable``):
+
+1. ``Authorization: Bearer <one compact JWT>`` (``token_missing``, ``token_malformed``);
+2. ``alg`` is RS256 and ``kid`` a short string, before any key lookup
+   (``alg_not_allowed``, ``key_invalid``);
+3. the key from the configured JWKS, never one a token names
+   (``key_invalid``, ``key_unavailable``);
+4. the signature (``signature_invalid``);
+5. ``iss``, ``aud`` (the configured app id), ``iat``/``nbf``/``exp`` with
+   ``FORGE_LEEWAY`` and ``jti`` (``claim_missing``, ``issuer_mismatch``,
+   ``audience_invalid``, ``token_expired``, ``token_not_yet_valid``);
+6. ``app.id == aud``, ``app.installationId`` an installation ARI,
+   ``app.apiBaseUrl`` on ``FORGE_API_HOSTS`` (``product_host_not_allowed``);
+7. optionally, a ``jti`` never seen before (``token_replayed``).
+
+Nothing here writes to the database: a refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+
+from ..conf import connect_settings
+from ..exceptions import ConnectAuthError, ForgeAuthError
+from ..tokens import (
+    RS256,
+    ParsedToken,
+    check_times,
+    parse_token,
+    require_claims,
+    rs256_signature_valid,
+)
+from . import ids, jwks
+from .context import ForgeContext
+
+logger = logging.getLogger("django_atlassian_connect")
+
+FIT_ISSUER = "forge/invocation-token"
+REQUIRED_CLAIMS = ("iss", "aud", "iat", "nbf", "exp", "jti")
+MAX_FIT_LENGTH = 16384
+MAX_KID_LENGTH = 200
+MAX_HEADER_TOKEN = 16384
+MAX_LEEWAY = 30
+_TRACE_ID = re.compile(r"[0-9a-fA-F]{16,32}")
+
+
+def configured_app_ids() -> tuple[str, ...]:
+    """``FORGE_APP_ID`` normalised to ARIs; ``ImproperlyConfigured`` when unset or ill-formed."""
+    value = connect_settings.FORGE_APP_ID
+    values = [value] if isinstance(value, str) else list(value or [])
+    if not values:
+        raise ImproperlyConfigured(
+            'Forge invocations need ATLASSIAN_CONNECT["FORGE_APP_ID"]: the manifest\'s app.id '
+            "(ari:cloud:ecosystem::app/<uuid>)."
+        )
+    try:
+        return tuple(ids.normalise_app_id(str(v)) for v in values)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f'ATLASSIAN_CONNECT["FORGE_APP_ID"]: {exc}') from exc
+
+
+def leeway() -> float:
+    return min(float(connect_settings.FORGE_LEEWAY), MAX_LEEWAY)
+
+
+@contextmanager
+def _as_forge_refusal() -> Iterator[None]:
+    """The shared token checks raise Connect refusals; answer with the Forge hint."""
+    try:
+        yield
+    except ForgeAuthError:
+        raise
+    except ConnectAuthError as error:
+        raise ForgeAuthError(error.code, error.detail, **error.extra) from error
+
+
+def get_bearer_token(request: HttpRequest) -> str:
+    """The FIT of ``Authorization: Bearer <token>``: one token, nothing else."""
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if not header:
+        raise ForgeAuthError("token_missing", "The request has no Authorization header.")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise ForgeAuthError(
+            "token_missing",
+            f"The Authorization scheme is {scheme[:20]!r}; Forge sends 'Bearer <FIT>'.",
+        )
+    if not value or value.strip() != value or any(c.isspace() for c in value):
+        raise ForgeAuthError(
+            "token_malformed", "After 'Bearer ' comes exactly one token, with no spaces."
+        )
+    return value
+
+
+def _jwks_url(parsed: ParsedToken) -> str:
+    """The configured JWKS; only Isolated Cloud lets the token pick (a checked label)."""
+    label = parsed.claims.get("icLabel")
+    if label is None:
+        return str(connect_settings.FORGE_JWKS_URL)
+    template = connect_settings.FORGE_IC_JWKS_URL_TEMPLATE
+    if not template:
+        raise ForgeAuthError(
+            "key_invalid",
+            "The token is from Isolated Cloud (icLabel) and FORGE_IC_JWKS_URL_TEMPLATE is not set.",
+        )
+    if not isinstance(label, str) or not ids.IC_LABEL_RE.fullmatch(label):
+        raise ForgeAuthError("key_invalid", "The token's icLabel is not a label (a-z 0-9 _ -).")
+    return str(template).replace("{icLabel}", label)
+
+
+def _check_key_and_signature(parsed: ParsedToken, now: float) -> None:
+    if parsed.alg != RS256:
+        raise ForgeAuthError(
+            "alg_not_allowed",
+            f"The token's algorithm is {str(parsed.alg)[:20]!r}; Forge tokens are RS256 only.",
+        )
+    kid = parsed.header.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+        raise ForgeAuthError("key_invalid", "The token's header has no usable kid.")
+    key = jwks.signing_key(kid, _jwks_url(parsed), now=now)
+    if not rs256_signature_valid(parsed, key):
+        raise ForgeAuthError(
+            "signature_invalid",
+            f"The RS256 signature does not verify with the JWKS key {kid[:80]!r}.",
+        )
+
+
+def _audience(claims: Mapping[str, Any], allowed: tuple[str, ...]) -> str:
+    aud = claims.get("aud")
+    values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    for value in values:
+        if isinstance(value, str) and value in allowed:
+            return value
+    shown = aud if isinstance(aud, (str, list)) else type(aud).__name__
+    raise ForgeAuthError(
+        "audience_invalid",
+        f"The token's aud {str(shown)[:120]!r} is not FORGE_APP_ID ({', '.join(allowed)}).",
+    )
+
+
+def _check_app(claims: Mapping[str, Any], audience: str) -> None:
+    app = claims.get("app")
+    if not isinstance(app, dict):
+        raise ForgeAuthError("claim_missing", "The token has no app claim.")
+    if app.get("id") != audience:
+        raise ForgeAuthError(
+            "audience_invalid", "The token's app.id differs from its aud: not one app's token."
+        )
+    installation_id = app.get("installationId")
+    if not ids.is_installation_ari(installation_id):
+        raise ForgeAuthError(
+            "claim_missing",
+            "The token's app.installationId is missing or not an installation ARI "
+            "(ari:cloud:ecosystem::installation/<uuid>).",
+        )
+    nested = app.get("installation")
+    if isinstance(nested, dict) and nested.get("id") not in (None, installation_id):
+        raise ForgeAuthError(
+            "claim_missing", "app.installation.id and app.installationId disagree."
+        )
+    api_base_url = app.get("apiBaseUrl")
+    if not isinstance(api_base_url, str) or not api_base_url:
+        raise ForgeAuthError("claim_missing", "The token has no app.apiBaseUrl.")
+    hosts = list(connect_settings.FORGE_API_HOSTS)
+    if not ids.api_host_allowed(api_base_url, hosts):
+        raise ForgeAuthError(
+            "product_host_not_allowed",
+            f"The token's app.apiBaseUrl {api_base_url[:120]!r} is not an https URL on "
+            f"FORGE_API_HOSTS ({', '.join(hosts)}); no token is sent there.",
+            installation_id=installation_id,
+        )
+
+
+def _check_not_replayed(jti: str, expires: float, now: float) -> None:
+    key = "atlassian_connect:forge_jti:" + hashlib.sha256(jti.encode("utf-8")).hexdigest()
+    timeout = max(1, int(expires - now + leeway()) + 1)
+    if not caches[connect_settings.FORGE_JWKS_CACHE_ALIAS].add(key, 1, timeout):
+        raise ForgeAuthError("token_replayed", "This token's jti was seen before.")
+
+
+def verify_fit(token: str, *, now: float | None = None) -> dict[str, Any]:
+    """The claims of a valid FIT for this app, or a coded ``ForgeAuthError``."""
+    now = time.time() if now is None else now
+    allowed = configured_app_ids()
+    with _as_forge_refusal():
+        parsed = parse_token(token, max_length=MAX_FIT_LENGTH)
+    _check_key_and_signature(parsed, now)
+    claims = parsed.claims
+    with _as_forge_refusal():
+        require_claims(parsed, REQUIRED_CLAIMS)
+    if claims.get("iss") != FIT_ISSUER:
+        raise ForgeAuthError(
+            "issuer_mismatch",
+            f"The token's iss is {str(claims.get('iss'))[:60]!r}, not {FIT_ISSUER!r}.",
+        )
+    audience = _audience(claims, allowed)
+    with _as_forge_refusal():
+        check_times(parsed, now=now, leeway=leeway())
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 128:
+        raise ForgeAuthError("claim_missing", "The token's jti is not a short string.")
+    _check_app(claims, audience)
+    if connect_settings.FORGE_REJECT_REPLAYED_JTI:
+        _check_not_replayed(jti, float(claims["exp"]), now)
+    return claims
+
+
+def _header_token(request: HttpRequest, name: str) -> str | None:
+    """A bare OAuth token from ``x-forge-oauth-*``; a stray ``Bearer `` prefix is dropped."""
+    value = request.META.get(name, "").strip()
+    if value[:7].lower() == "bearer ":
+        value = value[7:].strip()
+    if not value or len(value) > MAX_HEADER_TOKEN or any(c.isspace() for c in value):
+        return None
+    return value
+
+
+def trace_id(request: HttpRequest) -> str | None:
+    value = request.META.get("HTTP_X_B3_TRACEID", "")
+    return value if _TRACE_ID.fullmatch(value) else None
+
+
+def verify_invocation(request: HttpRequest, *, now: float | None = None) -> ForgeContext:
+    """The :class:`ForgeContext` of a Forge invocation, or a coded ``ForgeAuthError``."""
+    claims = verify_fit(get_bearer_token(request), now=now)
+    return ForgeContext.from_claims(
+        claims,
+        system_token=_header_token(request, "HTTP_X_FORGE_OAUTH_SYSTEM"),
+        user_token=_header_token(request, "HTTP_X_FORGE_OAUTH_USER"),
+        trace_id=trace_id(request),
+    )
+
+
+def log_refusal(request: HttpRequest, error: ConnectAuthError) -> None:
+    """One WARNING line per refused invocation: never a token, the trace id to correlate."""
+    logger.warning(
+        "forge invocation refused: code=%s method=%s path=%s trace=%s installation=%s "
+        "detail=%s hint=%s",
+        error.code,
+        request.method,
+        request.path,
+        trace_id(request) or "-",
+        getattr(error, "installation_id", None) or "-",
+        error.detail,
+        error.hint,
+        extra={"connect_code": error.code},
+    )
