@@ -48,6 +48,8 @@ def main() -> None:
     imp = run_module("bench_impersonation")
     scale = run_module("bench_scale")
     e2e = run_module("bench_e2e")
+    staleness = run_module("bench_tenant_cache")
+    forge = run_module("bench_forge")
     elapsed = time.monotonic() - started
 
     in_ratio = inbound["ours"] / inbound["floor"]
@@ -97,6 +99,34 @@ def main() -> None:
             "—",
         ),
         (
+            "Bounded staleness: warm `authenticate()`, fresh request",
+            f"{staleness['revalidate_1s']:.1f} µs",
+            f"with `TENANT_CACHE_REVALIDATE` out of reach (snapshot trusted, the old shape) "
+            f"{staleness['trust_forever']:.1f} µs: **{staleness['revalidate_1s'] / staleness['trust_forever']:.2f}×**",
+            "≤ 1.05×",
+            verdict(staleness["revalidate_1s"] <= 1.05 * staleness["trust_forever"]),
+        ),
+        (
+            "Forged-token flood: queries per 1,000 forged tokens",
+            f"{staleness['forged_1000_queries']:.0f}",
+            f"{staleness['forged_us_each']:.0f} µs per refusal (log line included)",
+            "≤ 2",
+            verdict(staleness["forged_1000_queries"] <= 2),
+        ),
+        (
+            "Forge: warm FIT verification (`verify_fit`)",
+            f"{forge['ours']:.1f} µs",
+            f"bare PyJWT RS256 decode of the same token {forge['floor']:.1f} µs: **{forge['ratio']:.2f}×**; "
+            f"fresh request per call {forge['ours_request']:.1f} vs {forge['floor_request']:.1f} µs "
+            f"(**{forge['ratio_request']:.2f}×**); JWKS fetches after warm-up: {forge['jwks_fetches_after_warm']:.0f}",
+            "≤ 1.3×, 0 fetches",
+            verdict(
+                forge["ratio"] <= 1.3
+                and forge["ratio_request"] <= 1.3
+                and forge["jwks_fetches_after_warm"] == 0
+            ),
+        ),
+        (
             "`/api/me` throughput, gunicorn 2 workers",
             f"{e2e['auth_rps']:.0f} req/s",
             f"unauthenticated twin {e2e['open_rps']:.0f} req/s: **{e2e['ratio'] * 100:.0f} %**",
@@ -141,6 +171,8 @@ def main() -> None:
                 "impersonation": imp,
                 "scale": scale,
                 "e2e": e2e,
+                "tenant_cache": staleness,
+                "forge": forge,
             },
             indent=2,
         ),
