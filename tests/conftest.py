@@ -229,3 +229,26 @@ def jira(settings: Any, live_server: Any) -> Iterator[Any]:
     with ConnectHost() as host:
         host.tenant = install_into_live_server(settings, live_server, host)
         yield host
+
+
+def run_doctor(*args: str) -> tuple[int, str]:
+    """Run ``connect_doctor``: (exit status, output). A finding raises CommandError(returncode=1)."""
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    try:
+        call_command("connect_doctor", *args, stdout=out)
+        status = 0
+    except CommandError as exc:
+        status = exc.returncode
+    return status, out.getvalue()
+
+
+def run_doctor_json(*args: str) -> tuple[int, dict]:
+    """``run_doctor`` with ``--json``: (exit status, report)."""
+    import json
+
+    status, text = run_doctor(*args, "--json")
+    return status, json.loads(text)

@@ -24,6 +24,7 @@ from django_atlassian_connect.crypto import fingerprint
 from django_atlassian_connect.exceptions import ConnectAPIError
 from django_atlassian_connect.models import AccessToken, LifecycleEvent, SharedSecret, Tenant
 from django_atlassian_connect.qsh import canonical_request, hash_canonical_request
+from tests.conftest import run_doctor, run_doctor_json
 
 APP_KEY = "com.example.tests"
 ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
@@ -31,20 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, stdin: str | None = None, monkeypatch=None) -> tuple[int, str]:
-    out = io.StringIO()
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    try:
-        call_command("connect_doctor", *args, stdout=out)
-        status = 0
-    except CommandError as exc:  # a problem found: returncode 1
-        status = exc.returncode
-    return status, out.getvalue()
+    return run_doctor(*args)
 
 
-def run_json(*args: str) -> tuple[int, dict]:
-    status, text = run(*args, "--json")
-    return status, json.loads(text)
+run_json = run_doctor_json
 
 
 def app_token(secret: str, canonical: str, **claims) -> str:

@@ -12,20 +12,18 @@ server, as ``test_client_integration`` does.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
 
 import jwt
 import pytest
-from django.core.management import CommandError, call_command
 
 from django_atlassian_connect.models import SharedSecret, Tenant
 from django_atlassian_connect.qsh import hash_canonical_request
 from django_atlassian_connect.testing import InstallKeyPair
 from django_atlassian_connect.testing.host import ConnectHost
-from tests.conftest import install_into_live_server
+from tests.conftest import install_into_live_server, run_doctor_json
 
 APP_KEY = "com.example.tests"
 ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
@@ -34,15 +32,7 @@ ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
 # -- helpers ------------------------------------------------------------------------------
 
 
-def doctor(*args: str) -> tuple[int, dict]:
-    """Run connect_doctor with --json: (exit status, report)."""
-    out = io.StringIO()
-    try:
-        call_command("connect_doctor", *args, "--json", stdout=out)
-        status = 0
-    except CommandError as exc:  # a problem found: returncode 1
-        status = exc.returncode
-    return status, json.loads(out.getvalue())
+doctor = run_doctor_json
 
 
 def diagnosed(args: tuple[str, ...], code: str, cause: str, *, primary: bool = True) -> dict:

@@ -25,6 +25,7 @@ from django_atlassian_connect.checks import INCLUDE_LINE
 from django_atlassian_connect.exceptions import ConnectAPIError
 from django_atlassian_connect.models import Tenant
 from django_atlassian_connect.qsh import hash_canonical_request
+from tests.conftest import run_doctor, run_doctor_json
 
 APP_KEY = "com.example.tests"
 RENAMED = "com.example.renamed"
@@ -32,24 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NO_INCLUDE = "tests.doctor_urls_without_connect"
 
 
-def doctor(*args: str) -> tuple[int, dict]:
-    out = io.StringIO()
-    try:
-        call_command("connect_doctor", *args, "--json", stdout=out)
-        status = 0
-    except CommandError as exc:
-        status = exc.returncode
-    return status, json.loads(out.getvalue())
-
-
-def doctor_text(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    try:
-        call_command("connect_doctor", *args, stdout=out)
-        status = 0
-    except CommandError as exc:
-        status = exc.returncode
-    return status, out.getvalue()
+doctor = run_doctor_json
+doctor_text = run_doctor
 
 
 def rename_app(settings) -> None:

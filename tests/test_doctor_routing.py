@@ -3,11 +3,7 @@ whatever decorators are stacked around it; never a decorator's closure."""
 
 from __future__ import annotations
 
-import io
-import json
-
 import pytest
-from django.core.management import CommandError, call_command
 
 from django_atlassian_connect import diagnostics
 from django_atlassian_connect.authentication import (
@@ -15,18 +11,12 @@ from django_atlassian_connect.authentication import (
     ConnectJWTAuthentication,
 )
 from tests import doctor_views
+from tests.conftest import run_doctor_json
 
 pytestmark = pytest.mark.urls("tests.doctor_views")
 
 
-def doctor(*args: str) -> tuple[int, dict]:
-    out = io.StringIO()
-    try:
-        call_command("connect_doctor", *args, "--json", stdout=out)
-        status = 0
-    except CommandError as exc:
-        status = exc.returncode
-    return status, json.loads(out.getvalue())
+doctor = run_doctor_json
 
 
 def test_the_decorator_and_the_drf_classes_declare_their_kind():
