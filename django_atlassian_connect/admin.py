@@ -1,7 +1,7 @@
 """Admin: tenants with their secret history and lifecycle log, read-only.
 
-Secrets and access tokens are never displayed: only fingerprints and
-timestamps. Uninstalling is soft, as the product's ``uninstalled`` callback
+Secrets, access tokens, Forge app system tokens and OAuth 2.0 (3LO) tokens are never displayed:
+only fingerprints and timestamps. Uninstalling is soft, as the product's ``uninstalled`` callback
 is: the admin marks tenants uninstalled and keeps their rows. Deleting a
 tenant for good (its secrets, access tokens and data with it) is a separate,
 superuser-only action behind Django's confirmation page, and it is logged.
@@ -20,7 +20,15 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from . import crypto
-from .models import AccessToken, LifecycleEvent, SharedSecret, Tenant
+from .models import (
+    AccessToken,
+    ForgeInstallation,
+    LifecycleEvent,
+    OAuthGrant,
+    OAuthSite,
+    SharedSecret,
+    Tenant,
+)
 
 logger = logging.getLogger("django_atlassian_connect")
 
@@ -60,6 +68,35 @@ class LifecycleEventInline(ReadOnlyInline):
     max_num = 0
 
 
+class SystemTokenStatus:
+    @admin.display(description="app system token")
+    def system_token_status(self, obj: ForgeInstallation) -> str:
+        """The stored token's fingerprint and expiry, never the token."""
+        fingerprint = obj.system_token_fingerprint
+        if fingerprint is None:
+            return "-"
+        expires = obj.system_token_expires_at
+        return f"{fingerprint} until {expires:%Y-%m-%d %H:%M:%S}" if expires else fingerprint
+
+
+class ForgeInstallationInline(SystemTokenStatus, ReadOnlyInline):
+    model = ForgeInstallation
+    fk_name = "tenant"
+    fields = (
+        "installation_id",
+        "product",
+        "cloud_id",
+        "environment_type",
+        "link_method",
+        "linked_at",
+        "last_seen_at",
+        "superseded_at",
+        "system_token_status",
+    )
+    readonly_fields = fields
+    ordering = ("superseded_at", "-linked_at")
+
+
 class TenantAdmin(admin.ModelAdmin):
     """Admin for the tenant model; register it for your own model when swapped."""
 
@@ -86,6 +123,7 @@ class TenantAdmin(admin.ModelAdmin):
         "entitlement_number",
         "oauth_client_id",
         "installation_id",
+        "cloud_id",
         "server_version",
         "plugins_version",
         "is_installed",
@@ -100,7 +138,12 @@ class TenantAdmin(admin.ModelAdmin):
         "verification_status",
         "verification_detail",
     )
-    inlines = [SharedSecretInline, AccessTokenInline, LifecycleEventInline]
+    inlines = [
+        SharedSecretInline,
+        AccessTokenInline,
+        ForgeInstallationInline,
+        LifecycleEventInline,
+    ]
     actions = ["mark_uninstalled", "delete_permanently"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -193,3 +236,130 @@ class LifecycleEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(ForgeInstallation)
+class ForgeInstallationAdmin(SystemTokenStatus, admin.ModelAdmin):
+    """Read-only: rows come from verified invocations and signed installs only.
+
+    The app system token shows as its fingerprint and expiry.
+    """
+
+    list_display = (
+        "installation_id",
+        "product",
+        "cloud_id",
+        "environment_type",
+        "tenant",
+        "link_method",
+        "last_seen_at",
+        "system_token_status",
+        "superseded_at",
+    )
+    list_filter = ("product", "environment_type", "link_method")
+    list_select_related = ("tenant",)
+    search_fields = ("installation_id", "cloud_id", "site_url", "tenant__client_key")
+    ordering = ("-last_seen_at", "-pk")
+    fields = (
+        "installation_id",
+        "app_id",
+        "environment_type",
+        "environment_id",
+        "product",
+        "cloud_id",
+        "api_base_url",
+        "site_url",
+        "tenant",
+        "link_method",
+        "linked_at",
+        "first_seen_at",
+        "last_seen_at",
+        "superseded_at",
+        "system_token_status",
+        "system_token_received_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The history of a tenant's installation ids: kept, as lifecycle events are.
+        return False
+
+
+class OAuthSiteInline(ReadOnlyInline):
+    model = OAuthSite
+    fields = ("cloud_id", "name", "url", "scopes", "tenant", "forge_installation", "updated_at")
+    readonly_fields = fields
+
+
+@admin.register(OAuthGrant)
+class OAuthGrantAdmin(admin.ModelAdmin):
+    """Read-only: grants come from users' consent only. Tokens show as fingerprints.
+
+    Deleting a grant (superusers) disconnects the account: the user links it again.
+    """
+
+    list_display = (
+        "user",
+        "account_name",
+        "account_id",
+        "status",
+        "access_expires_at",
+        "refresh_token_issued_at",
+        "consented_at",
+        "last_used_at",
+    )
+    list_filter = ("status",)
+    list_select_related = ("user",)
+    search_fields = ("account_id", "account_name", "sites__cloud_id", "sites__url")
+    ordering = ("-updated_at", "-pk")
+    fields = (
+        "user",
+        "account_id",
+        "account_name",
+        "status",
+        "status_changed_at",
+        "last_error",
+        "scopes",
+        "access_token_status",
+        "refresh_token_status",
+        "refresh_token_issued_at",
+        "consented_at",
+        "last_used_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    inlines = [OAuthSiteInline]
+
+    @admin.display(description="access token")
+    def access_token_status(self, obj: OAuthGrant) -> str:
+        """The stored access token's fingerprint and expiry, never the token."""
+        fingerprint = obj.access_token_fingerprint
+        if fingerprint is None:
+            return "-"
+        expires = obj.access_expires_at
+        return f"{fingerprint} until {expires:%Y-%m-%d %H:%M:%S}" if expires else fingerprint
+
+    @admin.display(description="refresh token")
+    def refresh_token_status(self, obj: OAuthGrant) -> str:
+        """The stored refresh token's fingerprint and when it lapses, never the token."""
+        fingerprint = obj.refresh_token_fingerprint
+        if fingerprint is None:
+            return "-"
+        ends = obj.refresh_token_expires_at
+        return f"{fingerprint}, lapses {ends:%Y-%m-%d} unless refreshed" if ends else fingerprint
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
-from django.urls import NoReverseMatch, reverse
+from django.db import DatabaseError
+from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
 from . import crypto
 from .conf import SETTING_NAME, connect_settings
@@ -214,6 +215,155 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 "SECRET_KEY>] (the old key still decrypts), then run 'manage.py "
                 "connect_reencrypt'; see the secrets guide.",
                 id="atlassian_connect.E006",
+            )
+        )
+    return messages
+
+
+# -- Forge Remote ------------------------------------------------------------------------------
+
+#: The command that lists tenants with their Forge installations (W003's hint).
+FORGE_TENANTS_COMMAND = "manage.py connect_tenants --forge"
+#: Atlassian's end of support for Connect (Forge changelog CHANGE-3383).
+CONNECT_END_OF_SUPPORT = "2027-01-31"
+
+
+def _is_forge_view(view: Any) -> bool:
+    """A view that takes Forge invocations: the ``connect_token_kind`` marker, never a closure."""
+    view_class = getattr(view, "cls", None) or getattr(view, "view_class", None)
+    owners = [view, view_class, *(getattr(view_class, "authentication_classes", None) or ())]
+    return any(getattr(owner, "connect_token_kind", None) == "forge" for owner in owners)
+
+
+def forge_routes(patterns: Any = None, prefix: str = "") -> list[str]:
+    """The routes of the ROOT_URLCONF whose view declares ``connect_token_kind = "forge"``."""
+    if patterns is None:
+        patterns = get_resolver().url_patterns
+    found: list[str] = []
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            found.extend(forge_routes(entry.url_patterns, prefix + str(entry.pattern)))
+        elif isinstance(entry, URLPattern) and _is_forge_view(entry.callback):
+            found.append("/" + prefix + str(entry.pattern))
+    return found
+
+
+@register()
+def check_forge_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """``atlassian_connect.E007``: ``FORGE_APP_ID`` is set but is not an app id."""
+    from .forge.invocation import configured_app_ids
+
+    try:
+        if not connect_settings.FORGE_APP_ID:
+            return []
+        configured_app_ids()
+    except (ImproperlyConfigured, TypeError, ValueError) as exc:
+        return [
+            Error(
+                f"Forge invocations cannot be verified: {exc}",
+                hint=f'Set {SETTING_NAME}["FORGE_APP_ID"] to the manifest\'s app.id '
+                '("ari:cloud:ecosystem::app/<uuid>" or the bare uuid), or a list of them.',
+                id="atlassian_connect.E007",
+            )
+        ]
+    return []
+
+
+@register(Tags.urls)
+def check_forge_urls(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """``atlassian_connect.E007``: Forge views are routed and ``FORGE_APP_ID`` is unset."""
+    try:
+        if connect_settings.FORGE_APP_ID:
+            return []
+        routes = forge_routes()
+    except (ImportError, ImproperlyConfigured):
+        return []  # a URLconf that does not import: Django's own URL checks say so
+    if not routes:
+        return []
+    shown = ", ".join(routes[:5]) + (f" and {len(routes) - 5} more" if len(routes) > 5 else "")
+    return [
+        Error(
+            f"Forge views are routed ({shown}) but {SETTING_NAME}['FORGE_APP_ID'] is not set: "
+            "every Forge invocation would fail, since a token's audience cannot be checked.",
+            hint=f'Set {SETTING_NAME}["FORGE_APP_ID"] to the manifest\'s app.id '
+            '("ari:cloud:ecosystem::app/<uuid>"), or route the Forge views only when it is set.',
+            id="atlassian_connect.E007",
+        )
+    ]
+
+
+# A deployment check, not an ordinary one: it reads the database, and ordinary
+# checks run before every management command (``migrate`` included, when the
+# table may not exist yet) and on every runserver reload. Whether tenants are
+# linked is a production readiness question: ``manage.py check --deploy``.
+@register(deploy=True)
+def check_forge_readiness(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """``atlassian_connect.W003``: installed tenants with no Forge installation linked."""
+    from .forge.installations import tenants_not_linked
+
+    try:
+        if not connect_settings.FORGE_APP_ID:
+            return []
+        count = tenants_not_linked().count()
+    except ImproperlyConfigured:
+        return []  # check_settings reports it
+    except DatabaseError:
+        return []  # not migrated yet: migrate says so
+    if not count:
+        return []
+    return [
+        Warning(
+            f"{count} installed Connect tenant(s) have no Forge installation linked: they are "
+            f"not ready for Connect's end of support ({CONNECT_END_OF_SUPPORT}).",
+            hint=f"List them with '{FORGE_TENANTS_COMMAND}'. A tenant is linked when its site "
+            "sends a signed Connect 'installed' carrying installationId (keep the Connect "
+            "lifecycle in the Forge manifest), or by link_by_app_property() once a Forge "
+            "invocation brought a system token. See the Forge state guide.",
+            id="atlassian_connect.W003",
+        )
+    ]
+
+
+# -- OAuth 2.0 (3LO) -------------------------------------------------------------------------------
+
+_OAUTH_PAIR = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET")
+
+
+@register()
+def check_oauth_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """``atlassian_connect.E008``: only one of ``OAUTH_CLIENT_ID`` / ``OAUTH_CLIENT_SECRET``
+    is set, or ``OAUTH_SCOPES`` is not a list of scope names."""
+    try:
+        user = connect_settings.user_settings
+    except ImproperlyConfigured:
+        return []  # check_settings reports it
+    given = {name: bool(user.get(name)) for name in _OAUTH_PAIR}
+    messages: list[Any] = []
+    if any(given.values()) and not all(given.values()):
+        present = next(name for name, value in given.items() if value)
+        missing = next(name for name, value in given.items() if not value)
+        messages.append(
+            Error(
+                f"{SETTING_NAME}['{present}'] is set but {SETTING_NAME}['{missing}'] is not: "
+                "OAuth 2.0 (3LO) account linking needs both (every token request sends them).",
+                hint=f'Set {SETTING_NAME}["{missing}"] from the same app in the Atlassian '
+                "developer console (Settings: Client ID and Secret), e.g. from an environment "
+                f"variable; or unset {SETTING_NAME}['{present}'] to turn 3LO off.",
+                id="atlassian_connect.E008",
+            )
+        )
+    scopes = user.get("OAUTH_SCOPES")
+    if scopes is not None and (
+        isinstance(scopes, str)
+        or not isinstance(scopes, list | tuple)
+        or not all(isinstance(s, str) and s.strip() and " " not in s.strip() for s in scopes)
+    ):
+        messages.append(
+            Error(
+                f"{SETTING_NAME}['OAUTH_SCOPES'] must be a list of scope names, not {scopes!r}.",
+                hint='e.g. "OAUTH_SCOPES": ["read:me", "read:jira-user", "read:jira-work"] '
+                "(offline_access is added when missing).",
+                id="atlassian_connect.E008",
             )
         )
     return messages

@@ -1,4 +1,8 @@
-"""Connect JWT verification for plain Django views."""
+"""Token verification for plain Django views.
+
+- :func:`connect_jwt_required`: Connect JWTs (iframes, webhooks, context tokens);
+- :func:`forge_invocation_required`: Forge Invocation Tokens (Forge Remote).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,14 @@ from urllib.parse import urlsplit
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 
-from .exceptions import ConnectAuthError
+from .exceptions import ConnectAuthError, ForgeAuthError
+from .forge import invocation
+from .forge.context import ForgeContext
+from .forge.events import admit
 from .inbound import ConnectAuth, log_refusal, verify_request
-from .responses import refusal_response
+from .responses import forge_refusal_response, refusal_response
 
-__all__ = ["connect_jwt_required"]
+__all__ = ["connect_jwt_required", "forge_invocation_required"]
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
 
@@ -114,3 +121,69 @@ def connect_jwt_required(
     if view is not None:
         return decorator(view)
     return decorator
+
+
+def _admit_forge(request: HttpRequest) -> HttpResponse | None:
+    """Verify the FIT, then record it; ``None`` when admitted, else the refusal (logged).
+
+    Nothing is written before the token verified: a refusal changes nothing.
+    """
+    try:
+        context: ForgeContext = invocation.verify_invocation(request)
+        installation = admit(context, request)
+    except ForgeAuthError as error:
+        invocation.log_refusal(request, error)
+        return forge_refusal_response(error)
+    request.forge = context  # type: ignore[attr-defined]
+    request.forge_installation = installation  # type: ignore[attr-defined]
+    return None
+
+
+def forge_invocation_required(view_func: ViewFunc) -> ViewFunc:
+    """Require a verified Forge Invocation Token (Forge Remote)::
+
+        @forge_invocation_required
+        def issue_panel(request):
+            request.forge.principal         # the user in session, or None
+            request.forge_installation      # the ForgeInstallation row
+            ...
+
+    Sets ``request.forge`` (:class:`~django_atlassian_connect.forge.ForgeContext`)
+    and ``request.forge_installation``; the installation is recorded (and
+    its system token stored when newer) before the view runs, and
+    ``forge_invoked`` is sent after commit. Refusals: 401 with
+    ``WWW-Authenticate: Bearer`` and ``{"detail", "code", "hint"}``, 503
+    ``key_unavailable`` with ``Retry-After`` when Forge's keys cannot be had;
+    a refusal writes nothing.
+
+    The view is CSRF-exempt (the FIT, not a cookie, authenticates it) and this
+    decorator never redirects: Forge follows no redirects. Works on
+    ``async def`` views too (verification and recording run through
+    ``sync_to_async``).
+    """
+    wrapped: Any
+    if iscoroutinefunction(view_func):
+        # The JWKS cache and the installation row are sync-only in Django: a
+        # worker thread does them, the view itself stays async.
+        admit_async = sync_to_async(_admit_forge, thread_sensitive=True)
+
+        @wraps(view_func)
+        async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            refusal = await admit_async(request)
+            if refusal is not None:
+                return refusal
+            return await view_func(request, *args, **kwargs)  # type: ignore[no-any-return]
+
+    else:
+
+        @wraps(view_func)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            refusal = _admit_forge(request)
+            if refusal is not None:
+                return refusal
+            return view_func(request, *args, **kwargs)
+
+    wrapped.csrf_exempt = True
+    # Read by connect_doctor and the checks (see connect_jwt_required).
+    wrapped.connect_token_kind = "forge"
+    return wrapped  # type: ignore[no-any-return]

@@ -7,10 +7,12 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from .authentication import token_missing_failure
+from .authentication import forge_token_missing_failure, token_missing_failure
+from .forge.context import ForgeContext
+from .identity import ForgePrincipal
 from .inbound import ConnectAuth, ConnectUser
 
-__all__ = ["IsConnectTenant", "IsConnectUser"]
+__all__ = ["IsConnectTenant", "IsConnectUser", "IsForgeInvocation"]
 
 
 class IsConnectTenant(BasePermission):
@@ -41,3 +43,19 @@ class IsConnectUser(IsConnectTenant):
             super().has_permission(request, view)
             and getattr(request.user, "account_id", None) is not None
         )
+
+
+class IsForgeInvocation(BasePermission):
+    """A verified Forge invocation (``ForgeInvocationAuthentication``).
+
+    A request that no authentication class accepted is refused with
+    ``token_missing`` and the Forge hint (401, ``WWW-Authenticate: Bearer``);
+    one another scheme accepted is a 403.
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if isinstance(request.auth, ForgeContext) and isinstance(request.user, ForgePrincipal):
+            return True
+        if request.successful_authenticator is None:
+            raise forge_token_missing_failure(request)
+        return False

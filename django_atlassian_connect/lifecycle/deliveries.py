@@ -26,7 +26,14 @@ from .payload import (
     str_or_none,
     tenant_fields,
 )
-from .store import lock_tenant, now_datetime, record, record_refusal, store_secret
+from .store import (
+    link_forge_installation,
+    lock_tenant,
+    now_datetime,
+    record,
+    record_refusal,
+    store_secret,
+)
 from .verify import (
     check_not_replayed,
     check_token_unused,
@@ -76,6 +83,7 @@ def install(
         tenant.uninstalled_at = None
         tenant.save()
         secret, retired = store_secret(tenant, payload["sharedSecret"], when)
+        link_forge_installation(tenant, fields["installation_id"], now)
         rotated = retired is not None
         record(
             "installed",

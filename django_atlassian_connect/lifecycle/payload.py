@@ -34,6 +34,7 @@ PAYLOAD_FIELDS = {
     "entitlementNumber": "entitlement_number",
     "oauthClientId": "oauth_client_id",
     "installationId": "installation_id",
+    "cloudId": "cloud_id",
     "serverVersion": "server_version",
     "pluginsVersion": "plugins_version",
 }

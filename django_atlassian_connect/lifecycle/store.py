@@ -1,4 +1,4 @@
-"""Persist a delivery: row locks, the secret history and the lifecycle log."""
+"""Persist a delivery: row locks, the secret history, the lifecycle log, the Forge link."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from ..exceptions import ConnectAuthError
-from ..models import AbstractTenant, LifecycleEvent, SharedSecret, get_tenant_model
+from ..forge.linking import link_connect_install
+from ..models import (
+    AbstractTenant,
+    ForgeInstallation,
+    LifecycleEvent,
+    SharedSecret,
+    get_tenant_model,
+)
 from .payload import RECORDED_FIELDS
 
 logger = logging.getLogger("django_atlassian_connect")
@@ -62,6 +69,28 @@ def store_secret(
     new = SharedSecret.for_secret(tenant, secret, became_current_at=when)
     new.save()
     return new, current
+
+
+def link_forge_installation(
+    tenant: AbstractTenant, installation_id: str, now: float | None
+) -> ForgeInstallation | None:
+    """Connect-on-Forge: the signed install names the tenant's Forge installation (spec §6).
+
+    Links it (a reinstall's new id supersedes the previous ones). An id that
+    is not an installation ARI is logged and ignored: it does not refuse the
+    install.
+    """
+    if not installation_id:
+        return None
+    try:
+        return link_connect_install(tenant, installation_id, now=now)
+    except ValueError:
+        logger.warning(
+            "installed: %s carries installationId %r, not a Forge installation id; not linked",
+            tenant.client_key,
+            installation_id[:80],
+        )
+        return None
 
 
 def record(

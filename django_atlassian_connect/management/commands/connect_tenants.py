@@ -1,32 +1,83 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.db.models import Prefetch
 
-from django_atlassian_connect.models import get_tenant_model
+from django_atlassian_connect.checks import CONNECT_END_OF_SUPPORT
+from django_atlassian_connect.models import ForgeInstallation, get_tenant_model
+
+NOT_READY = f"not ready for Connect end of support ({CONNECT_END_OF_SUPPORT})"
+
+
+def _token_state(installation: ForgeInstallation) -> str:
+    expires = installation.system_token_expires_at
+    if installation.system_token is None or expires is None:
+        return "no system token"
+    return (
+        f"system token {installation.system_token_fingerprint} until {expires:%Y-%m-%dT%H:%M:%SZ}"
+    )
 
 
 class Command(BaseCommand):
-    help = "List installations: clientKey, site, state and current secret fingerprint."
+    help = (
+        "List installations: clientKey, site, state and current secret fingerprint; "
+        "--forge adds each tenant's Forge installations."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--all", action="store_true", help="include uninstalled tenants")
+        parser.add_argument(
+            "--forge",
+            action="store_true",
+            help="add each tenant's current Forge installation(s); an installed tenant "
+            f"without one is marked '{NOT_READY}'",
+        )
 
-    def handle(self, *args: Any, all: bool = False, **options: Any) -> None:
+    def handle(self, *args: Any, all: bool = False, forge: bool = False, **options: Any) -> None:
         tenants = get_tenant_model()._default_manager.order_by("base_url")
         if not all:
             tenants = tenants.filter(is_installed=True)
-        count = 0
+        if forge:
+            current = ForgeInstallation._default_manager.filter(
+                superseded_at__isnull=True
+            ).order_by("installation_id")
+            tenants = tenants.prefetch_related(
+                Prefetch("forge_installations", queryset=current, to_attr="current_forge")
+            )
+        count = not_ready = 0
         for tenant in tenants:
             count += 1
-            current = tenant.current_secret
+            current_secret = tenant.current_secret
             state = "installed" if tenant.is_installed else "uninstalled"
             if tenant.is_installed and not tenant.is_enabled:
                 state = "disabled"
-            self.stdout.write(
+            line = (
                 f"{tenant.client_key}\t{tenant.base_url}\t{tenant.product_type or '-'}\t{state}\t"
-                f"secret {current.fingerprint if current else '-'}"
+                f"secret {current_secret.fingerprint if current_secret else '-'}"
             )
+            if not forge:
+                self.stdout.write(line)
+                continue
+            installations = getattr(tenant, "current_forge", [])
+            for installation in installations:
+                self.stdout.write(
+                    f"{line}\tforge {installation.installation_id}\t"
+                    f"{installation.environment_type or '-'}\t"
+                    f"linked by {installation.link_method or '-'}\t{_token_state(installation)}"
+                )
+            if not installations:
+                if tenant.is_installed:
+                    not_ready += 1
+                self.stdout.write(
+                    f"{line}\tforge -" + (f"\t{NOT_READY}" if tenant.is_installed else "")
+                )
         if not count:
             self.stdout.write(
                 "No tenants." if all else "No installed tenants (--all lists uninstalled ones)."
+            )
+        elif forge:
+            self.stdout.write(
+                f"{not_ready} installed tenant(s) with no Forge installation linked."
+                if not_ready
+                else "Every installed tenant has a Forge installation linked."
             )

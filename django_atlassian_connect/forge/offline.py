@@ -1,0 +1,317 @@
+"""Acting as any user of an installation: the ``offlineUserAuthToken`` mutation (spec 4.5).
+
+``get_offline_token(installation, account_id, system_token=..., context_id=...)``
+returns a bearer token acting as ``account_id``. One mutation
+(``POST {gateway origin}/graphql`` with the app system token) gives a token
+and its ``ttl``; it is kept until ``ttl - 60`` s in two places:
+
+- process memory (a small LRU), so a warm call makes no cache read;
+- Django's cache (``FORGE_JWKS_CACHE_ALIAS``, the Forge cache), shared by the
+  processes, **encrypted** with :func:`~django_atlassian_connect.crypto.encrypt`:
+  a shared cache (Redis, Memcached) never holds a usable token in plaintext,
+  and its key is a digest of the installation and account ids.
+
+Concurrent callers for the same (installation, account) make one mutation: a
+thread lock in the process and a short cache lock across processes (a caller
+that loses the race waits briefly for the winner's token, then asks itself).
+
+The mutation answers its errors with HTTP 200 (``errors[].message``, or
+``success: false``); every failure is a ``ConnectClientError`` with the code
+``forge_user_token_unavailable`` and the gateway's messages in
+``gateway_messages``. No token appears in a log line, a message or a repr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.core.cache import caches
+
+from .. import crypto
+from ..conf import connect_settings
+from ..exceptions import ConnectClientError, SecretDecryptionError
+from ..http import new_session, product_message
+
+__all__ = [
+    "MUTATION",
+    "OfflineToken",
+    "clear_memory_cache",
+    "forget_offline_token",
+    "get_offline_token",
+    "graphql_url",
+    "request_offline_token",
+]
+
+logger = logging.getLogger("django_atlassian_connect")
+
+MUTATION = (
+    "mutation forge_remote_offlineUserAuthToken($input: OfflineUserAuthTokenInput!) "
+    "{ offlineUserAuthToken(input: $input) { success errors { message } "
+    "authToken { token ttl } } }"
+)
+#: Seconds before its ttl runs out that a cached token is no longer handed out.
+EARLY = 60
+MEMORY_SIZE = 1024
+LOCK_TIMEOUT = 15  # s a cross-process lock may be held (a mutation's worst case)
+LOCK_WAIT = 5.0  # s a caller waits for another process's mutation
+_PREFIX = "atlassian_connect:forge_offline:"
+
+
+@dataclass(frozen=True)
+class OfflineToken:
+    """A token acting as one user, and until when it may be handed out."""
+
+    token: str = field(repr=False)
+    expires_at: float  # when the gateway stops taking it: issued + ttl
+
+    def fresh(self, now: float) -> bool:
+        """Still handed out from the caches: more than ``EARLY`` s left."""
+        return self.expires_at - EARLY > now
+
+
+_memory: OrderedDict[tuple[str, str], OfflineToken] = OrderedDict()
+_memory_lock = threading.Lock()
+_thread_locks: dict[tuple[str, str], threading.Lock] = {}
+
+
+def clear_memory_cache() -> None:
+    """Forget the tokens this process holds (tests; the Django cache keeps its copy)."""
+    with _memory_lock:
+        _memory.clear()
+
+
+def graphql_url(api_base_url: str) -> str:
+    """``{scheme}://{host}/graphql`` of the gateway an ``apiBaseUrl`` points at."""
+    parts = urlsplit(api_base_url)
+    return f"{parts.scheme}://{parts.netloc}/graphql"
+
+
+def _cache_key(key: tuple[str, str]) -> str:
+    return _PREFIX + hashlib.sha256("\0".join(key).encode("utf-8")).hexdigest()
+
+
+def _cache() -> Any:
+    return caches[connect_settings.FORGE_JWKS_CACHE_ALIAS]
+
+
+def _remember(key: tuple[str, str], found: OfflineToken) -> None:
+    with _memory_lock:
+        _memory[key] = found
+        _memory.move_to_end(key)
+        while len(_memory) > MEMORY_SIZE:
+            _memory.popitem(last=False)
+
+
+def _from_memory(key: tuple[str, str], now: float) -> OfflineToken | None:
+    with _memory_lock:
+        found = _memory.get(key)
+        if found is not None and not found.fresh(now):
+            del _memory[key]
+            found = None
+    return found
+
+
+def _from_cache(key: tuple[str, str], now: float) -> OfflineToken | None:
+    stored = _cache().get(_cache_key(key))
+    if not isinstance(stored, str):
+        return None
+    try:
+        data = json.loads(crypto.decrypt(stored))
+        found = OfflineToken(str(data["token"]), float(data["expires_at"]))
+    except (SecretDecryptionError, ValueError, KeyError, TypeError):
+        return None  # another key, or garbage: ask again
+    if not found.fresh(now):
+        return None
+    _remember(key, found)
+    return found
+
+
+def _store(key: tuple[str, str], found: OfflineToken, now: float) -> None:
+    _remember(key, found)
+    timeout = int(found.expires_at - EARLY - now)
+    if timeout > 0:
+        payload = json.dumps({"token": found.token, "expires_at": found.expires_at})
+        _cache().set(_cache_key(key), crypto.encrypt(payload), timeout)
+
+
+def forget_offline_token(installation_id: str, account_id: str) -> None:
+    """Drop a cached token (the product refused it): the next call makes a new one."""
+    key = (installation_id, account_id)
+    with _memory_lock:
+        _memory.pop(key, None)
+    _cache().delete(_cache_key(key))
+
+
+def _thread_lock(key: tuple[str, str]) -> threading.Lock:
+    with _memory_lock:
+        return _thread_locks.setdefault(key, threading.Lock())
+
+
+def get_offline_token(
+    installation: Any,
+    account_id: str,
+    *,
+    system_token: str,
+    context_id: str,
+    now: float | None = None,
+) -> OfflineToken:
+    """A token acting as ``account_id``: cached, else one mutation (see the module doc).
+
+    ``installation`` needs ``installation_id`` and ``api_base_url``;
+    ``context_id`` is the installation's site ARI (the mutation's ``contextIds``).
+    """
+    key = (str(installation.installation_id), account_id)
+    found = _from_memory(key, time.time() if now is None else now)
+    if found is not None:
+        return found
+    with _thread_lock(key):
+        now = time.time() if now is None else now
+        found = _from_memory(key, now) or _from_cache(key, now)
+        if found is not None:
+            return found
+        cache, lock_key = _cache(), _cache_key(key) + ":lock"
+        locked = cache.add(lock_key, 1, LOCK_TIMEOUT)
+        try:
+            if not locked:
+                found = _wait_for_other_process(key)
+                if found is not None:
+                    return found
+            found = request_offline_token(
+                installation, account_id, system_token=system_token, context_id=context_id
+            )
+            _store(key, found, time.time())
+            return found
+        finally:
+            if locked:
+                cache.delete(lock_key)
+
+
+def _wait_for_other_process(key: tuple[str, str]) -> OfflineToken | None:
+    deadline = time.monotonic() + LOCK_WAIT
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        found = _from_cache(key, time.time())
+        if found is not None:
+            return found
+    return None
+
+
+def _session() -> requests.Session:
+    # The mutation changes nothing but issuing a token: a retry after 429/5xx is safe.
+    return new_session(retry_methods={"POST"})
+
+
+def request_offline_token(
+    installation: Any, account_id: str, *, system_token: str, context_id: str
+) -> OfflineToken:
+    """One ``offlineUserAuthToken`` mutation; no cache."""
+    installation_id = str(installation.installation_id)
+    url = graphql_url(str(installation.api_base_url))
+    context: dict[str, Any] = {
+        "method": "POST",
+        "url": url,
+        "installation": installation,
+        "account_id": account_id,
+        "gateway_messages": [],
+    }
+    subject = f"No offline token acting as {account_id} on installation {installation_id}"
+    body: dict[str, Any] = {
+        "query": MUTATION,
+        "variables": {"input": {"contextIds": [context_id], "userId": account_id}},
+    }
+    started = time.time()
+    try:
+        response = _session().post(
+            url,
+            json=body,
+            headers={"Authorization": f"Bearer {system_token}", "Accept": "application/json"},
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        raise ConnectClientError(
+            "forge_user_token_unavailable",
+            f"{subject}: the mutation could not reach {url} ({type(exc).__name__}).",
+            **context,
+        ) from exc
+    context.update(status=response.status_code, response=response)
+    if response.status_code != 200:
+        said = product_message(response)
+        context["gateway_messages"] = [said] if said else []
+        raise ConnectClientError(
+            "forge_user_token_unavailable",
+            f"{subject}: {url} answered {response.status_code} {response.reason}"
+            + (f" ({said})" if said else "")
+            + ".",
+            hint=(
+                "A 401 means the gateway refused the app system token (expired or revoked: "
+                "the hourly scheduledTrigger keeps a fresh one); a 403, that the app lacks a "
+                "scope for this site."
+                if response.status_code in (401, 403)
+                else None
+            ),
+            **context,
+        )
+    result, messages = _read_answer(response)
+    context["gateway_messages"] = messages
+    token = result.get("token") if result else None
+    ttl = result.get("ttl") if result else None
+    if not isinstance(token, str) or not token or isinstance(ttl, bool):
+        said = "; ".join(messages) or "no authToken in the answer"
+        raise ConnectClientError(
+            "forge_user_token_unavailable", f"{subject}: the gateway says: {said}.", **context
+        )
+    try:
+        lifetime = float(ttl)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        lifetime = 0.0
+    if lifetime <= 0:
+        raise ConnectClientError(
+            "forge_user_token_unavailable",
+            f"{subject}: the answer's authToken has no usable ttl ({str(ttl)[:20]!r}).",
+            **context,
+        )
+    logger.info(
+        "forge offline user token for %s on %s (ttl %d s)", account_id, installation_id, lifetime
+    )
+    # Cached until ttl - EARLY; a token living less than that is used, not cached.
+    return OfflineToken(token, started + lifetime)
+
+
+def _read_answer(response: requests.Response) -> tuple[dict[str, Any] | None, list[str]]:
+    """``authToken`` of a successful answer (else ``None``) and every message the gateway sent."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, ["the answer is not JSON"]
+    if not isinstance(body, dict):
+        return None, ["the answer is not a JSON object"]
+    messages = _messages(body.get("errors"))
+    data = body.get("data")
+    mutation = data.get("offlineUserAuthToken") if isinstance(data, dict) else None
+    if not isinstance(mutation, dict):
+        return None, messages or ["the answer has no data.offlineUserAuthToken"]
+    messages += _messages(mutation.get("errors"))
+    if mutation.get("success") is not True:
+        return None, messages or ["success is false and no error was given"]
+    auth = mutation.get("authToken")
+    return (auth if isinstance(auth, dict) else None), messages
+
+
+def _messages(errors: Any) -> list[str]:
+    if not isinstance(errors, list):
+        return []
+    found = []
+    for error in errors:
+        message = error.get("message") if isinstance(error, dict) else error
+        if message:
+            found.append(str(message)[:300])
+    return found

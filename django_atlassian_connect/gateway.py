@@ -1,0 +1,211 @@
+"""One ``requests.Session`` bound to one base URL on Atlassian's API gateway.
+
+Every credential that goes through ``https://api.atlassian.com`` — a Forge
+app system token, a user's OAuth 2.0 (3LO) access token, a scoped API token,
+a service account's bearer token — is sent by a :class:`GatewaySession`::
+
+    session = GatewaySession(
+        "https://api.atlassian.com/ex/jira/<cloudId>",
+        lambda: f"Bearer {token}",
+        who="the OAuth 2.0 token of alice",
+        context={"grant": grant, "cloud_id": cloud_id},
+    )
+    session.get("/rest/api/3/myself")            # relative to the base URL
+    session.get(session.base_url + "/rest/api/3/myself")  # or a full URL under it
+
+What it guarantees, for every credential alike:
+
+- it comes from the one outbound factory (:mod:`django_atlassian_connect.http`:
+  timeout, versioned User-Agent, retries honouring ``Retry-After``);
+- a relative path resolves under ``base_url``; a full URL must be under it
+  (same scheme, host and port, path below the base path, no ``.``/``..``
+  segment, no user info) or the request is refused with ``url_not_allowed``
+  before a byte is sent;
+- the ``Authorization`` header is computed per request by ``authorization()``
+  (the full header value, e.g. ``"Bearer …"`` or ``"Basic …"``), never kept
+  in ``session.headers``; a redirect away from ``base_url`` is followed
+  without it;
+- an error status raises :class:`~django_atlassian_connect.http.ConnectAPIError`
+  (unless ``raise_for_status=False``) whose hint :meth:`hint_for` writes;
+- ``context`` becomes attributes of every error raised (``exc.grant``,
+  ``exc.installation``, ...). ``repr()`` and messages never show a credential.
+
+Subclasses adapt three hooks: :meth:`check_base_url` (is the base URL still
+allowed, e.g. by a setting), :meth:`authorize` (renew a token before use) and
+:meth:`on_error_response` / :meth:`hint_for` (what an error status means for
+this credential).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from .exceptions import ConnectClientError
+from .http import ConnectAPIError, TimeoutSession, configure_session, product_message
+
+__all__ = ["GatewaySession", "origin"]
+
+logger = logging.getLogger("django_atlassian_connect")
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` with the default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+class GatewaySession(TimeoutSession):
+    """A ``requests.Session`` that sends one credential to one base URL only.
+
+    ``GatewaySession(base_url, authorization, *, who, context=None,
+    raise_for_status=True)``: ``authorization()`` returns the full
+    ``Authorization`` header value and is called for each request (and again
+    for a redirect that stays under ``base_url``); it may raise a
+    ``ConnectClientError`` to refuse the call before anything is sent.
+    ``who`` names the credential in messages ("installation X's token");
+    ``context`` becomes attributes of the errors raised.
+    """
+
+    #: The fix named when a URL outside ``base_url`` is refused.
+    url_hint = "Use a path relative to the base URL, e.g. '/rest/api/3/myself'."
+    #: What the base URL is called in messages.
+    base_name = "the base URL"
+
+    def __init__(
+        self,
+        base_url: str,
+        authorization: Callable[[], str],
+        *,
+        who: str,
+        context: Mapping[str, Any] | None = None,
+        raise_for_status: bool = True,
+    ) -> None:
+        super().__init__()
+        configure_session(self)
+        self.base_url = base_url.rstrip("/")
+        self.base_origin = origin(self.base_url)
+        self.base_path = urlsplit(self.base_url).path.rstrip("/")
+        self.authorization = authorization
+        self.who = who
+        self.context: dict[str, Any] = dict(context or {})
+        self.raise_for_status = raise_for_status
+        self.hooks["response"].append(self._check_response)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.who} {self.base_url}>"
+
+    # -- URLs ------------------------------------------------------------------
+
+    def resolve(self, url: str) -> str:
+        """A path relative to ``base_url`` becomes a full URL under it."""
+        if urlsplit(url).scheme:
+            return url
+        path = url if url.startswith("/") else "/" + url
+        # The gateway path itself given ("/ex/jira/<cloudId>/rest/..."): do not double it.
+        if self.base_path and path.startswith(self.base_path + "/"):
+            path = path[len(self.base_path) :]
+        return self.base_url + path
+
+    def is_allowed_url(self, url: str) -> bool:
+        """Under ``base_url``: same scheme, host and port, path below its path."""
+        try:
+            parts = urlsplit(url)
+            if origin(url) != self.base_origin or parts.username or parts.password:
+                return False
+        except ValueError:
+            return False
+        path = parts.path
+        # "/ex/jira/A/../B" would reach another site's cloudId: no dot segments at all.
+        if any(unquote(segment) in (".", "..") for segment in path.split("/")):
+            return False
+        return path == self.base_path or path.startswith(self.base_path + "/")
+
+    # -- hooks for subclasses ------------------------------------------------------
+
+    def check_base_url(self, method: str | None, url: str | None) -> None:
+        """Raise ``ConnectClientError`` when ``base_url`` may no longer be used (default: no check)."""
+
+    def authorize(self, prepared: requests.PreparedRequest) -> None:
+        """Set the ``Authorization`` header of a request to ``base_url``."""
+        prepared.headers["Authorization"] = self.authorization()
+
+    def on_error_response(self, response: requests.Response) -> None:
+        """Called for every error status before it is raised (e.g. to drop a refused token)."""
+
+    def hint_for(self, response: requests.Response) -> str:
+        """The fix for an error status; ``""``: the code's default hint."""
+        status = response.status_code
+        said = product_message(response)
+        product_says = f" The product says: {said}" if said else ""
+        if status == 404:
+            return (
+                f"Not found: paths are relative to {self.base_url}; Confluence paths start "
+                "with /wiki there, e.g. '/wiki/rest/api/content'. Or the resource is not "
+                f"visible to {self.who}." + product_says
+            )
+        if status == 429:
+            return (
+                f"Rate limited (Retry-After {response.headers.get('Retry-After', '?')} s); "
+                "retries are exhausted or the wait exceeded MAX_RETRY_AFTER."
+            )
+        return said
+
+    # -- requests hooks ----------------------------------------------------------
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:  # type: ignore[override]
+        if isinstance(url, bytes):
+            url = url.decode("utf-8")
+        return super().request(method, self.resolve(url), *args, **kwargs)
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        prepared = super().prepare_request(request)
+        url, method = prepared.url or "", prepared.method
+        self.check_base_url(method, url)
+        if not self.is_allowed_url(url):
+            raise ConnectClientError(
+                "url_not_allowed",
+                f"Refusing to send {self.who} to {url}: it is not under {self.base_name} "
+                f"{self.base_url}; nothing was sent.",
+                hint=self.url_hint,
+                method=method,
+                url=url,
+                **self.context,
+            )
+        self.authorize(prepared)
+        return prepared
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        """On a redirect: the credential again under ``base_url``, otherwise none."""
+        prepared_request.headers.pop("Authorization", None)
+        if self.is_allowed_url(prepared_request.url or ""):
+            self.authorize(prepared_request)
+        else:
+            logger.info("redirect to %s: sent without %s", prepared_request.url, self.who)
+
+    def _check_response(
+        self, response: requests.Response, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        if response.status_code < 400 or response.is_redirect:
+            return response
+        self.on_error_response(response)
+        if not self.raise_for_status:
+            return response
+        request = response.request
+        raise ConnectAPIError(
+            f"{request.method} {request.url} -> {response.status_code} {response.reason}.",
+            response=response,
+            hint=self.hint_for(response) or None,  # None: the code's default hint
+            **self.context,
+        )
