@@ -2,7 +2,9 @@
 
 This package never logs a token or a secret. Other loggers do: an access log
 writes the request line, and the product puts the iframe token in the query
-(``GET /hello?...&jwt=eyJ...``); an HTTP client at DEBUG may write headers.
+(``GET /hello?...&jwt=eyJ...``), Atlassian's OAuth 2.0 redirect the
+authorization code (``GET /oauth/callback?code=...&state=...``); an HTTP
+client at DEBUG may write headers.
 Attach :class:`RedactTokensFilter` to the handlers that carry them::
 
     LOGGING = {
@@ -34,13 +36,28 @@ _PATTERNS = (
     (re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9\-_.~+/]{16,}=*"), r"\1\2" + REDACTED),
     # a compact JWS anywhere (header.claims.signature): "JWT <token>", JSON, ...
     (re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
+    # OAuth 2.0 tokens and client secrets in a query string or a JSON body
+    (
+        re.compile(r"(?i)([?&](?:access_token|refresh_token|client_secret)=)[^&\s\"'#]+"),
+        r"\1" + REDACTED,
+    ),
+    (
+        re.compile(r'(?i)("(?:access_token|refresh_token|client_secret)"\s*:\s*")[^"]+'),
+        r"\1" + REDACTED,
+    ),
 )
+#: An OAuth 2.0 redirect's query (it carries a ``state``): its ``code`` is a credential.
+_OAUTH_REDIRECT = re.compile(r"[^\s\"']*[?&]state=[^\s\"']*")
+_CODE = re.compile(r"(?i)([?&]code=)[^&\s\"'#]+")
 
 
 def redact(text: str) -> str:
-    """``text`` with every Connect token it contains replaced by ``[redacted]``."""
+    """``text`` with every Connect token it contains replaced by ``[redacted]``
+    (and OAuth 2.0 tokens, client secrets and the ``code`` of an OAuth redirect)."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
+    if "code=" in text:
+        text = _OAUTH_REDIRECT.sub(lambda url: _CODE.sub(r"\1" + REDACTED, url.group(0)), text)
     return text
 
 

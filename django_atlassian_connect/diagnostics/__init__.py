@@ -18,6 +18,7 @@ to :mod:`.report` (the bottom) and :mod:`.facts`::
     inbound/install/outbound tokens -> signing, qsh_mistakes, routing
     tenants, calls -> outbound_errors
     descriptor_lint -> routing
+    credentials (Atlassian Cloud outside Connect) -> credential_kinds, grant_answers
     most modules -> facts -> report
 
 Nothing outside this package imports it but the ``connect_doctor`` command.

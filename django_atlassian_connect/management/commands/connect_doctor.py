@@ -12,12 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_atlassian_connect import diagnostics
+from django_atlassian_connect.diagnostics.credentials import analyse_credentials
+from django_atlassian_connect.diagnostics.forge import analyse_forge_token
+from django_atlassian_connect.models import OAuthGrant
 
 USAGE_ERROR = 2
 PROBLEM_FOUND = 1
@@ -54,7 +59,8 @@ class DoctorParser(CommandParser):
 
 class Command(BaseCommand):
     help = (
-        "Diagnose Connect authentication: a token, a tenant, a call, or the descriptor. "
+        "Diagnose Connect authentication: a token, a tenant, a call, the descriptor, a "
+        "Forge Invocation Token, or credentials for Atlassian Cloud outside Connect. "
         "Exit code 0: healthy; 1: problem found; 2: usage error."
     )
 
@@ -130,6 +136,52 @@ class Command(BaseCommand):
             help="print the whole Authorization header (it is a credential)",
         )
 
+        forge_token = sub.add_parser(
+            "forge-token",
+            parents=[common],
+            help="analyse a Forge Invocation Token (why a Forge view refuses it)",
+        )
+        forge_token.add_argument(
+            "token",
+            help="the FIT, or the Authorization header value ('Bearer ...'); '-' reads it "
+            "from stdin",
+        )
+        forge_token.add_argument(
+            "--headers",
+            action="append",
+            metavar="NAMES",
+            help="the header NAMES the call carried, comma-separated (repeatable), e.g. "
+            "'authorization,x-b3-traceid,x-forge-oauth-system': explains a missing "
+            "x-forge-oauth-system / x-forge-oauth-user. Never give the values.",
+        )
+
+        credentials = sub.add_parser(
+            "credentials",
+            parents=[common],
+            help="why a call to Atlassian Cloud outside Connect fails: an SSO token, an API "
+            "token, a 3LO or service-account token, a token answer, a stored 3LO grant",
+        )
+        credentials.add_argument(
+            "credential",
+            nargs="?",
+            help="the token, or the Authorization header value ('Basic ...', 'Bearer ...'); "
+            "'-' reads it from stdin. Never printed.",
+        )
+        credentials.add_argument("--url", help="the URL the credential was sent to")
+        credentials.add_argument("--status", type=int, help="the HTTP status of the answer")
+        credentials.add_argument(
+            "--body",
+            help="the body of the answer (JSON or text); for the token endpoint "
+            "(--url .../oauth/token) its token answer; '-' reads it from stdin",
+        )
+        credentials.add_argument("--grant", help="the id of a stored OAuth 2.0 (3LO) grant")
+        credentials.add_argument(
+            "--scoped",
+            action="store_true",
+            help="the API token was created with scopes (a scoped API token)",
+        )
+        credentials.add_argument("--created", help="the day the API token was created (YYYY-MM-DD)")
+
         descriptor = sub.add_parser("descriptor", parents=[common], help="lint the app descriptor")
         descriptor.add_argument(
             "--file", help="lint this descriptor JSON file instead of the one this app serves"
@@ -146,7 +198,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         command = options["doctor_command"]
-        report = getattr(self, f"_{command}")(options)
+        report = getattr(self, "_" + command.replace("-", "_"))(options)
         if options["json"]:
             self.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=False))
         else:
@@ -211,6 +263,59 @@ class Command(BaseCommand):
             scopes=options["scope"],
             body=body,
             show_token=options["show_token"],
+        )
+
+    def _forge_token(self, options: dict[str, Any]) -> diagnostics.Report:
+        token = options["token"]
+        if token == "-":
+            token = sys.stdin.read().strip()
+        if not token:
+            raise CommandError("Error: the token is empty.", returncode=USAGE_ERROR)
+        return analyse_forge_token(token, headers=options["headers"])
+
+    def _credentials(self, options: dict[str, Any]) -> diagnostics.Report:
+        credential, body = options["credential"], options["body"]
+        if credential == "-" and body == "-":
+            raise CommandError(
+                "Error: only one of the credential and --body can be read from stdin.",
+                returncode=USAGE_ERROR,
+            )
+        if credential == "-":
+            credential = sys.stdin.read().strip()
+        if body == "-":
+            body = sys.stdin.read()
+        if not credential and body is None and not options["grant"]:
+            raise CommandError(
+                "Error: give a credential, --body (a token endpoint's answer) or --grant.",
+                returncode=USAGE_ERROR,
+            )
+        created = None
+        if options["created"]:
+            try:
+                created = date.fromisoformat(options["created"])
+            except ValueError as exc:
+                raise CommandError(
+                    "Error: --created is a day, YYYY-MM-DD.", returncode=USAGE_ERROR
+                ) from exc
+        grant = None
+        if options["grant"]:
+            try:
+                grant = OAuthGrant.objects.filter(pk=options["grant"]).first()
+            except (ValueError, ValidationError):
+                grant = None
+            if grant is None:
+                raise CommandError(
+                    f"Error: no OAuth 2.0 grant with id {options['grant']!r}.",
+                    returncode=USAGE_ERROR,
+                )
+        return analyse_credentials(
+            credential or None,
+            url=options["url"],
+            status=options["status"],
+            body=body,
+            grant=grant,
+            scoped=options["scoped"],
+            created=created,
         )
 
     def _descriptor(self, options: dict[str, Any]) -> diagnostics.Report:

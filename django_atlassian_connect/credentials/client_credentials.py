@@ -1,0 +1,262 @@
+"""OAuth 2.0 client credentials for service accounts: one token fetch, shared by every process.
+
+``get_token(client_id, secret)`` returns a bearer token for the service
+account, from ``POST {OAUTH_AUTH_URL}/oauth/token`` with the JSON body
+``{"grant_type": "client_credentials", "client_id", "client_secret"}``.
+Atlassian's answer lives 60 minutes (``expires_in``); it is handed out until
+``OAUTH_REFRESH_MARGIN`` seconds (default 300) before that, from two places:
+
+- process memory, so a warm call reads no cache;
+- Django's cache (``TENANT_CACHE_ALIAS``, the cache the processes share; the
+  ``default`` alias when that is off), **encrypted** with
+  :func:`~django_atlassian_connect.crypto.encrypt`: a shared cache (Redis,
+  Memcached) never holds a usable token in plaintext. Its key is a digest of
+  the token URL, the client id and the secret, so a new secret gets a new token.
+
+Concurrent callers make one request: a thread lock in the process and a short
+cache lock (``cache.add``) across processes; a caller that loses the race
+waits for the winner's token (``LOCK_WAIT`` s at most), then asks itself.
+
+Failures are :class:`~django_atlassian_connect.exceptions.ConnectClientError`:
+``service_account_refused`` (the server said no; its OAuth error string in
+``oauth_error``) or ``service_account_unavailable``. No token or secret ever
+reaches a log line, a message or a ``repr()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.core.cache import caches
+
+from .. import crypto
+from ..conf import connect_settings
+from ..exceptions import ConnectClientError, SecretDecryptionError
+from ..http import RETRY_STATUSES, new_session
+
+__all__ = [
+    "BearerToken",
+    "clear_memory_cache",
+    "forget_token",
+    "get_token",
+    "margin",
+    "request_token",
+    "token_url",
+]
+
+logger = logging.getLogger("django_atlassian_connect")
+
+GRANT_TYPE = "client_credentials"
+MEMORY_SIZE = 256
+LOCK_TIMEOUT = 15  # s a cross-process lock may be held (a token request's worst case)
+LOCK_WAIT = 10.0  # s a caller waits for another process's token request
+_PREFIX = "atlassian_connect:client_credentials:"
+
+
+@dataclass(frozen=True)
+class BearerToken:
+    """An access token and until when the gateway takes it."""
+
+    token: str = field(repr=False)
+    expires_at: float
+    scope: str = ""
+
+    def fresh(self, now: float) -> bool:
+        """Still handed out from the caches: more than :func:`margin` s left."""
+        return self.expires_at - margin() > now
+
+
+_memory: OrderedDict[str, BearerToken] = OrderedDict()
+_memory_lock = threading.Lock()
+_thread_locks: dict[str, threading.Lock] = {}
+
+
+def margin() -> float:
+    """Seconds before ``expires_in`` runs out that a token is no longer handed out."""
+    return float(connect_settings.OAUTH_REFRESH_MARGIN)
+
+
+def token_url() -> str:
+    return str(connect_settings.OAUTH_AUTH_URL).rstrip("/") + "/oauth/token"
+
+
+def clear_memory_cache() -> None:
+    """Forget the tokens this process holds (tests; the Django cache keeps its copy)."""
+    with _memory_lock:
+        _memory.clear()
+
+
+def _key(client_id: str, secret: str) -> str:
+    material = "\0".join((token_url(), client_id, secret)).encode("utf-8")
+    return _PREFIX + hashlib.sha256(material).hexdigest()
+
+
+def _cache() -> Any:
+    return caches[connect_settings.TENANT_CACHE_ALIAS or "default"]
+
+
+def _remember(key: str, found: BearerToken) -> None:
+    with _memory_lock:
+        _memory[key] = found
+        _memory.move_to_end(key)
+        while len(_memory) > MEMORY_SIZE:
+            _memory.popitem(last=False)
+
+
+def _from_memory(key: str, now: float) -> BearerToken | None:
+    with _memory_lock:
+        found = _memory.get(key)
+        if found is not None and not found.fresh(now):
+            del _memory[key]
+            found = None
+    return found
+
+
+def _from_cache(key: str, now: float) -> BearerToken | None:
+    stored = _cache().get(key)
+    if not isinstance(stored, str):
+        return None
+    try:
+        data = json.loads(crypto.decrypt(stored))
+        found = BearerToken(str(data["token"]), float(data["expires_at"]), str(data["scope"]))
+    except (SecretDecryptionError, ValueError, KeyError, TypeError):
+        return None  # another key, or garbage: ask again
+    if not found.fresh(now):
+        return None
+    _remember(key, found)
+    return found
+
+
+def _store(key: str, found: BearerToken, now: float) -> None:
+    _remember(key, found)
+    timeout = int(found.expires_at - margin() - now)
+    if timeout > 0:
+        payload = {"token": found.token, "expires_at": found.expires_at, "scope": found.scope}
+        _cache().set(key, crypto.encrypt(json.dumps(payload)), timeout)
+
+
+def forget_token(client_id: str, secret: str) -> None:
+    """Drop the cached token (the gateway refused it): the next call asks for a new one."""
+    key = _key(client_id, secret)
+    with _memory_lock:
+        _memory.pop(key, None)
+    _cache().delete(key)
+
+
+def _thread_lock(key: str) -> threading.Lock:
+    with _memory_lock:
+        return _thread_locks.setdefault(key, threading.Lock())
+
+
+def get_token(client_id: str, secret: str, *, now: float | None = None) -> BearerToken:
+    """The service account's bearer token: cached, else one request (see the module doc)."""
+    key = _key(client_id, secret)
+    found = _from_memory(key, time.time() if now is None else now)
+    if found is not None:
+        return found
+    with _thread_lock(key):
+        now = time.time() if now is None else now
+        found = _from_memory(key, now) or _from_cache(key, now)
+        if found is not None:
+            return found
+        cache, lock_key = _cache(), key + ":lock"
+        locked = cache.add(lock_key, 1, LOCK_TIMEOUT)
+        try:
+            if not locked:
+                found = _wait_for_other_process(key)
+                if found is not None:
+                    return found
+            found = request_token(client_id, secret)
+            _store(key, found, time.time())
+            return found
+        finally:
+            if locked:
+                cache.delete(lock_key)
+
+
+def _wait_for_other_process(key: str) -> BearerToken | None:
+    deadline = time.monotonic() + LOCK_WAIT
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        found = _from_cache(key, time.time())
+        if found is not None:
+            return found
+        if _cache().get(key + ":lock") is None:
+            # The winner gave up (its request failed): ask ourselves, now.
+            return _from_cache(key, time.time())
+    return None
+
+
+def _session() -> requests.Session:
+    # Issuing a token changes nothing: a retry of the POST after 429/5xx is safe.
+    return new_session(retry_methods={"POST"})
+
+
+def request_token(client_id: str, secret: str) -> BearerToken:
+    """One client-credentials request; no cache."""
+    url = token_url()
+    context: dict[str, Any] = {"method": "POST", "url": url, "client_id": client_id}
+    body = {"grant_type": GRANT_TYPE, "client_id": client_id, "client_secret": secret}
+    started = time.time()
+    try:
+        response = _session().post(
+            url, json=body, headers={"Accept": "application/json"}, allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        raise ConnectClientError(
+            "service_account_unavailable",
+            f"The token request for service account {client_id} to {url} failed "
+            f"({type(exc).__name__}); nothing was sent to the product.",
+            **context,
+        ) from exc
+    context.update(status=response.status_code, response=response)
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    answer = answer if isinstance(answer, dict) else {}
+    if response.status_code != 200:
+        error = answer.get("error")
+        description = str(answer.get("error_description") or "")[:200]
+        said = f"{response.status_code} {str(error)[:100] if error else response.reason}" + (
+            f" ({description})" if description else ""
+        )
+        subject = f"{url} refused the client credentials of service account {client_id}"
+        if isinstance(error, str) and error and response.status_code < 500:
+            raise ConnectClientError(
+                "service_account_refused",
+                f"{subject}: {said}; nothing was sent to the product.",
+                oauth_error=error[:100],
+                oauth_error_description=description or None,
+                **context,
+            )
+        code = (
+            "service_account_unavailable"
+            if response.status_code >= 500 or response.status_code in RETRY_STATUSES
+            else "service_account_refused"
+        )
+        raise ConnectClientError(code, f"{subject}: {said}; nothing was sent.", **context)
+    token, expires_in = answer.get("access_token"), answer.get("expires_in")
+    if (
+        not isinstance(token, str)
+        or not token
+        or isinstance(expires_in, bool)
+        or not isinstance(expires_in, (int, float))
+        or expires_in <= 0
+    ):
+        raise ConnectClientError(
+            "service_account_unavailable",
+            f"The answer of {url} for service account {client_id} has no access_token and "
+            "expires_in; nothing was sent.",
+            **context,
+        )
+    logger.info("service account %s: token obtained (%d s)", client_id, expires_in)
+    return BearerToken(token, started + float(expires_in), str(answer.get("scope") or ""))

@@ -1,0 +1,384 @@
+"""Refreshing OAuth 2.0 (3LO) grants: by expiry only, once across threads, the rotated
+refresh token committed before the new access token is used, invalid_grant -> revoked."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+import requests
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from django_atlassian_connect import signals
+from django_atlassian_connect.exceptions import ConnectAPIError, ConnectClientError
+from django_atlassian_connect.models import OAuthGrant
+from django_atlassian_connect.testing.oauth.state import fingerprint
+from django_atlassian_connect.threelo import grants, linking, tokens
+from django_atlassian_connect.threelo.client import OAuthClient
+
+pytestmark = pytest.mark.django_db
+
+MYSELF = "/rest/api/3/myself"
+
+
+def expire_ours(grant, seconds_left=-1):
+    """Our record says the access token has ``seconds_left`` (the server is not told)."""
+    OAuthGrant.objects.filter(pk=grant.pk).update(
+        access_expires_at=timezone.now() + timedelta(seconds=seconds_left)
+    )
+    grant.refresh_from_db()
+
+
+def refreshes(server):
+    return server.counters["refresh_requests"]
+
+
+def myself_tokens(server):
+    return [c["token"] for c in server.api.calls("/myself")]
+
+
+@pytest.fixture
+def revocations():
+    received = []
+
+    def receiver(sender, **kwargs):
+        received.append(kwargs)
+
+    signals.oauth_grant_revoked.connect(receiver)
+    yield received
+    signals.oauth_grant_revoked.disconnect(receiver)
+
+
+# -- by expiry, once ---------------------------------------------------------------------------------
+
+
+def test_a_fresh_token_is_used_without_a_refresh(linked_user, oauth_server):
+    grant = linked_user.oauth_grant
+    body = OAuthClient(grant, linked_user.cloud_id).session().get(MYSELF).json()
+    assert body["displayName"] == "Alana Grant" and body["accountId"] == grant.account_id
+    assert refreshes(oauth_server) == 0
+    assert myself_tokens(oauth_server) == [grant.access_token_fingerprint.split(":")[1]]
+
+
+def test_a_token_within_the_margin_is_refreshed_once_and_rotated(linked_user, oauth_server):
+    grant = linked_user.oauth_grant
+    old_access, old_refresh = grant.access_token, grant.refresh_token
+    issued_before = grant.refresh_token_issued_at
+    expire_ours(grant, seconds_left=299)  # OAUTH_REFRESH_MARGIN is 300
+    session = OAuthClient(grant, linked_user.cloud_id).session()
+    assert session.get(MYSELF).ok and session.get(MYSELF).ok
+    assert refreshes(oauth_server) == 1
+    stored = OAuthGrant.objects.get(pk=grant.pk)
+    assert stored.access_token != old_access and stored.refresh_token != old_refresh
+    assert stored.refresh_token == grant.refresh_token  # the object in hand was updated too
+    assert stored.refresh_token_issued_at > issued_before
+    assert (stored.access_expires_at - timezone.now()).total_seconds() > 3500
+    old = oauth_server.state.tokens[old_refresh]
+    assert old.rotated_at is not None  # the previous refresh token was rotated out
+    assert myself_tokens(oauth_server) == [fingerprint(stored.access_token)] * 2
+
+
+def test_the_margin_setting_takes_effect(linked_user, oauth_server, settings):
+    grant = linked_user.oauth_grant
+    expire_ours(grant, seconds_left=1000)
+    assert OAuthClient(grant, linked_user.cloud_id).session().get(MYSELF).ok
+    assert refreshes(oauth_server) == 0
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "OAUTH_REFRESH_MARGIN": 1200}
+    assert OAuthClient(grant, linked_user.cloud_id).session().get(MYSELF).ok
+    assert refreshes(oauth_server) == 1
+
+
+def test_a_401_alone_does_not_refresh(linked_user, oauth_server):
+    grant = linked_user.oauth_grant
+    oauth_server.expire_access_tokens()  # the gateway refuses it; our record says it is fresh
+    with pytest.raises(ConnectAPIError) as info:
+        OAuthClient(grant, linked_user.cloud_id).session().get(MYSELF)
+    error = info.value
+    assert (error.code, error.status_code) == ("api_unauthorized", 401)
+    assert "does not trigger a refresh" in error.hint and error.grant == grant
+    assert error.cloud_id == linked_user.cloud_id
+    assert refreshes(oauth_server) == 0
+    assert grant.access_token not in str(error) + repr(error) + error.hint
+
+
+def test_a_stale_copy_reads_the_row_again_inside_the_lock(linked_user, oauth_server):
+    grant = linked_user.oauth_grant
+    expire_ours(grant)
+    stale = OAuthGrant.objects.get(pk=grant.pk)
+    grants.refresh(grant)  # another caller refreshed first
+    assert refreshes(oauth_server) == 1
+    grants.refresh(stale)  # holds the old tokens, but the stored ones are fresh now
+    assert refreshes(oauth_server) == 1
+    assert stale.access_token == grant.access_token and stale.refresh_token == grant.refresh_token
+
+
+def test_force_refreshes_unless_another_process_just_did(linked_user, oauth_server):
+    grant = linked_user.oauth_grant
+    stale = OAuthGrant.objects.get(pk=grant.pk)
+    grants.refresh(grant, force=True)
+    assert refreshes(oauth_server) == 1
+    grants.refresh(stale, force=True)  # rotated meanwhile: nothing to do
+    assert refreshes(oauth_server) == 1
+    grants.refresh(stale, force=True)
+    assert refreshes(oauth_server) == 2
+
+
+def test_last_used_is_written_at_most_once_a_minute(
+    linked_user, oauth_server, django_assert_num_queries
+):
+    grant = linked_user.oauth_grant
+    OAuthGrant.objects.filter(pk=grant.pk).update(last_used_at=timezone.now() - timedelta(hours=1))
+    grant.refresh_from_db()
+    with django_assert_num_queries(1):
+        grants.access_token(grant)
+    with django_assert_num_queries(0):
+        grants.access_token(grant)
+
+
+# -- across threads (separate connections, committed data) -----------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eight_threads_with_an_expired_token_make_one_refresh(linked_user, oauth_server):
+    grant = linked_user.oauth_grant
+    expire_ours(grant)
+    oauth_server.expire_access_tokens()
+    copies = [OAuthGrant.objects.get(pk=grant.pk) for _ in range(8)]  # each holds the old token
+    barrier = threading.Barrier(8)
+    results, errors = [], []
+
+    def call(copy):
+        try:
+            session = OAuthClient(copy, linked_user.cloud_id).session()
+            barrier.wait(timeout=30)
+            results.append(session.get(MYSELF).json()["accountId"])
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=call, args=(copy,)) for copy in copies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert results == [grant.account_id] * 8
+    assert refreshes(oauth_server) == 1
+    assert oauth_server.counters["reused_in_window"] == 0
+    assert oauth_server.counters["reused_after_window"] == 0
+    stored = OAuthGrant.objects.get(pk=grant.pk)
+    assert set(myself_tokens(oauth_server)) == {fingerprint(stored.access_token)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_new_refresh_token_is_committed_before_the_new_access_token_is_used(
+    linked_user, oauth_server, monkeypatch
+):
+    grant = linked_user.oauth_grant
+    expire_ours(grant)
+    seen = []
+    respond = oauth_server.api._respond
+
+    def spy(request, token):
+        if request.path.endswith("/myself"):
+            # The gateway's thread has its own connection: it sees committed rows only.
+            seen.append(OAuthGrant.objects.get(pk=grant.pk).refresh_token_fingerprint)
+            connection.close()
+        return respond(request, token)
+
+    monkeypatch.setattr(oauth_server.api, "_respond", spy)
+    assert OAuthClient(grant, linked_user.cloud_id).session().get(MYSELF).ok
+    issued = oauth_server.state.token_log[-1]["refresh_token_issued"]
+    assert seen == ["sha256:" + issued]
+
+
+# -- invalid_grant, expiry, failures -----------------------------------------------------------------
+
+
+def test_invalid_grant_revokes_the_grant_and_signals_once(
+    linked_user, oauth_server, revocations, django_capture_on_commit_callbacks
+):
+    grant = linked_user.oauth_grant
+    oauth_server.revoke()  # the user removed the app from their Atlassian account
+    expire_ours(grant)
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(ConnectClientError) as info:
+            OAuthClient(grant, linked_user.cloud_id).session().get(MYSELF)
+    assert info.value.code == "oauth_grant_revoked" and "invalid_grant" in info.value.detail
+    stored = OAuthGrant.objects.get(pk=grant.pk)
+    assert stored.status == "revoked" and stored.access_token is None
+    assert stored.refresh_token is None and "invalid_grant" in stored.last_error
+    assert [(r["status"], r["user"], r["grant"].pk) for r in revocations] == [
+        ("revoked", linked_user, grant.pk)
+    ]
+    calls = refreshes(oauth_server)
+    with pytest.raises(ConnectClientError) as again:
+        OAuthClient(stored, linked_user.cloud_id).session()  # nothing sent, no refresh tried
+    assert again.value.code == "oauth_grant_revoked" and refreshes(oauth_server) == calls
+    with pytest.raises(ConnectClientError) as later:
+        OAuthClient.for_user(linked_user, linked_user.cloud_id)
+    assert later.value.code == "oauth_grant_revoked"
+    assert len(revocations) == 1
+
+
+def test_a_rotated_token_reused_after_10_minutes_revokes_the_whole_grant(linked_user, oauth_server):
+    grant = linked_user.oauth_grant
+    leaked = str(grant.refresh_token)
+    grants.refresh(grant, force=True)  # rotates: `leaked` is now the previous one
+    oauth_server.advance(601)
+    with pytest.raises(ConnectClientError) as info:
+        tokens.refresh_tokens(leaked)  # e.g. a process that kept its own copy
+    assert info.value.context["oauth_error"] == "invalid_grant"
+    assert oauth_server.counters["reused_after_window"] == 1
+    with pytest.raises(ConnectClientError) as ours:
+        grants.refresh(grant, force=True)  # the current token died with its family
+    assert ours.value.code == "oauth_grant_revoked"
+
+
+def test_a_failing_authorization_server_keeps_the_grant(linked_user, oauth_server, settings):
+    grant = linked_user.oauth_grant
+    expire_ours(grant)
+    oauth_server.state.client_secret = "changed-in-the-console"
+    with pytest.raises(ConnectClientError) as info:
+        grants.access_token(grant)
+    assert info.value.code == "oauth_token_failed" and info.value.status == 401
+    assert oauth_server.client_secret not in str(info.value) + repr(info.value)
+    stored = OAuthGrant.objects.get(pk=grant.pk)
+    assert stored.status == "active" and stored.refresh_token == grant.refresh_token
+    assert "401" in stored.last_error
+    settings.ATLASSIAN_CONNECT = {
+        **settings.ATLASSIAN_CONNECT,
+        "OAUTH_AUTH_URL": "http://127.0.0.1:9",
+    }
+    with pytest.raises(ConnectClientError) as unreachable:
+        grants.access_token(grant)
+    assert unreachable.value.code == "oauth_token_failed"
+    assert "ConnectionError" in unreachable.value.detail
+    assert OAuthGrant.objects.get(pk=grant.pk).status == "active"
+
+
+def test_without_offline_access_the_grant_ends_with_its_access_token(
+    oauth_server, revocations, django_capture_on_commit_callbacks, django_user_model
+):
+    user = django_user_model.objects.create_user(username="noah", password="noah-pw-1")
+    code = oauth_server.issue_code(tokens.callback_url(), scopes=["read:me", "read:jira-user"])
+    grant = linking.link_account(user, code)
+    assert grant.refresh_token is None and grant.refresh_token_issued_at is None
+    cloud_id = grant.sites.get().cloud_id
+    expire_ours(grant, seconds_left=100)  # within the margin, but still valid: used
+    assert OAuthClient(grant, cloud_id).session().get(MYSELF).ok
+    expire_ours(grant)
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(ConnectClientError) as info:
+            OAuthClient(grant, cloud_id).session().get(MYSELF)
+    assert info.value.code == "oauth_grant_expired" and "offline_access" in info.value.detail
+    assert [r["status"] for r in revocations] == ["expired"]
+    assert refreshes(oauth_server) == 0
+
+
+def test_a_refresh_token_unused_for_90_days_expires_without_a_request(linked_user, oauth_server):
+    grant = linked_user.oauth_grant
+    OAuthGrant.objects.filter(pk=grant.pk).update(
+        refresh_token_issued_at=timezone.now() - timedelta(days=91),
+        access_expires_at=timezone.now() - timedelta(days=90),
+    )
+    grant.refresh_from_db()
+    with pytest.raises(ConnectClientError) as info:
+        grants.access_token(grant)
+    assert info.value.code == "oauth_grant_expired" and "90 days" in info.value.detail
+    assert refreshes(oauth_server) == 0
+
+
+# -- the client: one base URL, the gateway only -----------------------------------------------------
+
+
+def test_the_token_goes_to_the_sites_gateway_url_only(linked_user, oauth_server):
+    grant = linked_user.oauth_grant
+    session = OAuthClient(grant, linked_user.cloud_id).session()
+    other = oauth_server.add_site("Other", "https://other.atlassian.net")
+    base = session.base_url
+    assert base == f"{oauth_server.api_url}/ex/jira/{linked_user.cloud_id}"
+    for url in (
+        "https://acme.atlassian.net/rest/api/3/myself",  # the site URL: never
+        f"{oauth_server.api_url}/ex/jira/{other.cloud_id}/rest/api/3/myself",
+        f"{base}/../{other.cloud_id}/rest/api/3/myself",
+        f"{base}/%2e%2e/{other.cloud_id}/rest/api/3/myself",
+        f"{oauth_server.api_url}/me",
+        oauth_server.auth_url + "/oauth/token",
+    ):
+        with pytest.raises(ConnectClientError) as info:
+            session.get(url)
+        assert info.value.code == "url_not_allowed" and info.value.grant == grant, url
+        assert "never sent to the site URL" in info.value.hint
+    assert myself_tokens(oauth_server) == []
+    assert grant.access_token not in repr(session) + repr(OAuthClient(grant, linked_user.cloud_id))
+    assert "Authorization" not in session.headers
+
+
+def test_confluence_goes_through_its_own_gateway_path(oauth_server, django_user_model):
+    site = oauth_server.add_site("Wiki", "https://wiki.atlassian.net", products=("confluence",))
+    user = django_user_model.objects.create_user(username="cora", password="cora-pw-1")
+    grant = linking.link_account(user, oauth_server.issue_code(tokens.callback_url()))
+    client = OAuthClient(grant, site.cloud_id, product="confluence")
+    assert client.base_url.endswith(f"/ex/confluence/{site.cloud_id}")
+    assert client.session().get("/wiki/rest/api/user/current").json()["type"] == "known"
+    with pytest.raises(ConnectAPIError) as info:
+        client.session().get("/rest/api/user/current")  # /wiki left out
+    assert info.value.status_code == 404 and "/wiki" in info.value.hint
+    with pytest.raises(ValueError):
+        OAuthClient(grant, site.cloud_id, product="bitbucket")
+
+
+def test_for_user_names_what_is_missing(linked_user, oauth_server, django_user_model):
+    stranger = django_user_model.objects.create_user(username="sam", password="sam-pw-1")
+    with pytest.raises(ConnectClientError) as none:
+        OAuthClient.for_user(stranger, linked_user.cloud_id)
+    assert none.value.code == "oauth_not_linked"
+    with pytest.raises(ConnectClientError) as elsewhere:
+        OAuthClient.for_user(linked_user, "0d0d0d0d-1e1e-4f2f-8a3a-4b4b4b4b4b4b")
+    assert elsewhere.value.code == "oauth_site_not_linked"
+    with pytest.raises(ConnectClientError) as bad:
+        OAuthClient(linked_user.oauth_grant, "../../me")
+    assert bad.value.code == "oauth_site_not_linked"
+    assert OAuthClient.for_user(linked_user, linked_user.cloud_id).grant == linked_user.oauth_grant
+
+
+def test_a_gateway_that_cannot_be_reached_is_a_requests_error(linked_user, settings):
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "API_URL": "http://127.0.0.1:9"}
+    client = OAuthClient(linked_user.oauth_grant, linked_user.cloud_id)
+    with pytest.raises(requests.ConnectionError):
+        client.session().get(MYSELF)
+
+
+def test_a_redirect_elsewhere_loses_the_token(rsps, settings, django_user_model):
+    from django_atlassian_connect.threelo.resources import Site
+    from django_atlassian_connect.threelo.tokens import TokenSet
+
+    settings.ATLASSIAN_CONNECT = {
+        **settings.ATLASSIAN_CONNECT,
+        "OAUTH_CLIENT_ID": "id",
+        "OAUTH_CLIENT_SECRET": "secret",
+    }
+    cloud_id = "0d0d0d0d-1e1e-4f2f-8a3a-4b4b4b4b4b4b"
+    user = django_user_model.objects.create_user(username="rita", password="rita-pw-1")
+    grant = linking.store_grant(
+        user,
+        TokenSet("access-token-123456", 3600, "refresh-token-123456", "read:jira-user"),
+        [Site(cloud_id, "https://acme.atlassian.net", "Acme", ("read:jira-user",))],
+    )
+    base = f"https://api.atlassian.com/ex/jira/{cloud_id}"
+    rsps.get(base + "/rest/api/3/moved", status=302, headers={"Location": "https://evil.example/x"})
+    rsps.get(base + "/rest/api/3/here", status=302, headers={"Location": base + "/rest/api/3/x"})
+    rsps.get("https://evil.example/x", json={})
+    rsps.get(base + "/rest/api/3/x", json={})
+    session = OAuthClient(grant, cloud_id).session()
+    session.get("/rest/api/3/moved")
+    assert rsps.calls[0].request.headers["Authorization"] == "Bearer access-token-123456"
+    assert "Authorization" not in rsps.calls[1].request.headers
+    session.get("/rest/api/3/here")  # a redirect that stays under the base keeps it
+    assert rsps.calls[3].request.headers["Authorization"] == "Bearer access-token-123456"
+    assert rsps.calls[0].request.headers["User-Agent"].startswith("django-atlassian-connect/")
