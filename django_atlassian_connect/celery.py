@@ -27,4 +27,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "django_atlassian_connect.verify_installations",
         "schedule": 24 * 3600.0,
     },
+    "atlassian-connect-report-forge-tokens": {
+        "task": "django_atlassian_connect.report_forge_tokens",
+        "schedule": 3600.0,
+    },
+    "atlassian-connect-refresh-oauth-grants": {
+        "task": "django_atlassian_connect.refresh_oauth_grants",
+        "schedule": 600.0,
+    },
 }

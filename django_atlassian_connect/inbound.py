@@ -12,6 +12,7 @@ import hmac
 import logging
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils.encoding import escape_uri_path
 
@@ -43,6 +44,7 @@ __all__ = [
     "get_raw_token",
     "load_tenant",
     "log_refusal",
+    "query_params",
     "secret_candidates",
     "unverified_issuer",
     "verify_request",
@@ -75,6 +77,50 @@ def form_params(request: HttpRequest) -> list[tuple[str, str]] | None:
     return [(name, value) for name, values in request.POST.lists() for value in values]
 
 
+def _raw_query(request: HttpRequest) -> str:
+    query = request.META.get("QUERY_STRING", "")
+    if isinstance(query, bytes):  # pragma: no cover - WSGI and ASGI give str
+        query = query.decode("latin-1")
+    return query
+
+
+def query_params(request: HttpRequest) -> list[tuple[str, str]]:
+    """The decoded ``(name, value)`` pairs of the request's raw query string.
+
+    Parsed once per request and kept on it: the token lookup and the qsh both
+    read them. Same rules as :func:`qsh.parse_query` (the qsh's view of the
+    query, which may differ from Django's ``request.GET`` for raw non-ASCII).
+    """
+    raw = request.META.get("QUERY_STRING", "")
+    cached = request.__dict__.get("_connect_query")
+    if cached is not None and cached[0] is raw:
+        return cached[1]  # type: ignore[no-any-return]
+    pairs = qsh_module.parse_query(_raw_query(request))
+    request._connect_query = (raw, pairs)  # type: ignore[attr-defined]
+    return pairs
+
+
+def _query_jwts(request: HttpRequest, query: str) -> list[str]:
+    """The ``jwt`` query parameters, as ``request.GET.getlist("jwt")`` reads them.
+
+    An ASCII query decoded as UTF-8 gives Django's pairs exactly, so the pairs
+    the qsh needs anyway serve. Anything else goes through ``request.GET``:
+    raw non-ASCII bytes (Django decodes them as UTF-8, the qsh as Latin-1), a
+    request whose ``GET`` was already built or replaced, another charset, or
+    more fields than ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` (Django refuses those).
+    """
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    if (
+        "GET" in request.__dict__
+        or not query.isascii()
+        or request.encoding is not None
+        or settings.DEFAULT_CHARSET.lower() not in ("utf-8", "utf8")
+        or (limit is not None and query.count("&") >= limit)
+    ):
+        return request.GET.getlist("jwt")
+    return [value for name, value in query_params(request) if name == "jwt"]
+
+
 def get_raw_token(request: HttpRequest) -> tuple[str, str] | None:
     """``(token, source)`` from the header, ``jwt`` query parameter or form field.
 
@@ -86,15 +132,15 @@ def get_raw_token(request: HttpRequest) -> tuple[str, str] | None:
     header = _header_token(request)
     if header is not None:
         found.append((header, "header"))
-    query = request.META.get("QUERY_STRING", "")
+    query = _raw_query(request)
     if "jwt" in query or "%" in query:  # the name may be percent-encoded; else no parsing
-        found.extend((value, "query") for value in request.GET.getlist("jwt"))
+        found.extend((value, "query") for value in _query_jwts(request, query))
     body = form_params(request)
     if body:
         found.extend((value, "form") for name, value in body if name == "jwt")
     if not found:
         return None
-    if len({token for token, _ in found}) > 1:
+    if len(found) > 1 and len({token for token, _ in found}) > 1:
         raise ConnectAuthError(
             "token_ambiguous",
             "The request carries different JWTs in "
@@ -111,18 +157,20 @@ def get_raw_token(request: HttpRequest) -> tuple[str, str] | None:
 
 
 def _candidate_paths(request: HttpRequest) -> Iterator[str]:
-    """The request path as Django decoded it, re-encoded, and as received raw."""
-    seen: set[str] = set()
+    """The request path as Django decoded it, re-encoded, and as received raw.
+
+    Each computed only when the ones before it did not match.
+    """
     decoded = request.path
+    yield decoded
+    escaped = escape_uri_path(decoded)
+    if escaped != decoded:
+        yield escaped
     raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
-    for path in (
-        decoded,
-        escape_uri_path(decoded),
-        raw.split("?", 1)[0] if isinstance(raw, str) else None,
-    ):
-        if path is not None and path not in seen:
-            seen.add(path)
-            yield path
+    if isinstance(raw, str):
+        raw_path = raw.split("?", 1)[0]
+        if raw_path != decoded and raw_path != escaped:
+            yield raw_path
 
 
 class RequestQsh:
@@ -131,7 +179,8 @@ class RequestQsh:
     Accepted: the URL's query alone; and, for a form POST/PUT/PATCH, the URL's
     query plus the form fields (what the product's servlet canonicalizer
     hashes). Each over the decoded and the raw path. Only what is needed is
-    computed: a token that matches the first form costs one hash.
+    computed: a token that matches the first form costs one hash, and the
+    query is parsed and canonicalised once for all the paths.
     """
 
     def __init__(
@@ -140,22 +189,37 @@ class RequestQsh:
         self.request = request
         self.body_params = body_params
         self.base_url = connect_settings.BASE_URL
-        self.query = request.META.get("QUERY_STRING", "")
-        if isinstance(self.query, bytes):  # pragma: no cover - WSGI gives str
-            self.query = self.query.decode("latin-1")
+        self.query = _raw_query(request)
+        self._canonical_query: str | None = None
+
+    def _url_form(self, method: str, path: str) -> str:
+        """``canonical_request(method, path?query)``, the query canonicalised once."""
+        if not path.startswith("/") or "?" in path or "#" in path:
+            # A decoded "%3F" or "%23", or an absolute-form raw URI: the generic
+            # splitting decides where the path ends, exactly as before.
+            url = f"{path}?{self.query}" if self.query else path
+            return qsh_module.canonical_request(method, url, self.base_url)
+        if self._canonical_query is None:
+            query = self.query
+            if "#" in query:  # split_url() ends the URL at a fragment
+                pairs = qsh_module.parse_query(query.split("#", 1)[0])
+            else:
+                pairs = query_params(self.request)
+            self._canonical_query = qsh_module.memo_canonical_query(pairs)
+        return "&".join(
+            (method.upper(), qsh_module.canonical_path(path, self.base_url), self._canonical_query)
+        )
 
     def canonical_requests(self) -> Iterator[str]:
         method = self.request.method or "GET"
-        paths = list(_candidate_paths(self.request))
-        for path in paths:
-            url = f"{path}?{self.query}" if self.query else path
-            yield qsh_module.canonical_request(method, url, self.base_url)
+        for path in _candidate_paths(self.request):  # lazily: the first usually matches
+            yield self._url_form(method, path)
         body = self.body_params if self.body_params is not None else form_params(self.request)
         if body:
             # The form fields join the URL's query parameters (given with the bare
             # path, body_params stand in for the whole query).
-            merged = [*qsh_module.parse_query(self.query), *body]
-            for path in paths:
+            merged = [*query_params(self.request), *body]
+            for path in _candidate_paths(self.request):
                 yield qsh_module.canonical_request(method, path, self.base_url, body_params=merged)
 
     @property
@@ -165,10 +229,11 @@ class RequestQsh:
 
     def __call__(self, token_qsh: str) -> bool:
         wanted = token_qsh.encode("utf-8", "replace")
-        return any(
-            hmac.compare_digest(qsh_module.hash_canonical_request(c).encode("ascii"), wanted)
-            for c in self.canonical_requests()
-        )
+        for canonical in self.canonical_requests():
+            computed = qsh_module.hash_canonical_request(canonical).encode("ascii")
+            if hmac.compare_digest(computed, wanted):
+                return True
+        return False
 
 
 # -- tenant and secrets ---------------------------------------------------------

@@ -6,25 +6,33 @@ Each is idempotent and safe to run concurrently with itself.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from . import signals, tenant_cache
+from . import locks, signals, tenant_cache
 from .client import ConnectClient
 from .conf import connect_settings
 from .exceptions import ConnectAPIError, ConnectClientError
+from .forge.installations import installations_running_out
 from .models import AbstractTenant, SeenLifecycleToken, SharedSecret, get_tenant_model
 from .oauth import refresh_access_tokens
+from .threelo.housekeeping import refresh_oauth_grants
 
 __all__ = [
+    "due_installation_pks",
     "purge_retired_secrets",
     "purge_seen_tokens",
     "refresh_access_tokens",
+    "refresh_oauth_grants",
+    "report_forge_tokens",
     "verify_installation",
     "verify_installations",
+    "verify_installations_batch",
 ]
 
 logger = logging.getLogger("django_atlassian_connect")
@@ -81,13 +89,13 @@ def verify_installation(tenant: AbstractTenant) -> str:
         detail = str(exc)
     except (ConnectClientError, Exception) as exc:  # network errors, missing secret
         status, detail = "error", f"{type(exc).__name__}: {exc}"
-    tenant_model = get_tenant_model()
-    with transaction.atomic():
-        tenant_model._default_manager.filter(pk=tenant.pk).update(
-            last_verified_at=timezone.now(),
-            verification_status=status,
-            verification_detail=detail[:2000],
-        )
+    # One UPDATE: atomic on its own (no transaction around it, no BEGIN/COMMIT to pay
+    # per tenant); the signal below still waits for any enclosing transaction.
+    get_tenant_model()._default_manager.filter(pk=tenant.pk).update(
+        last_verified_at=timezone.now(),
+        verification_status=status,
+        verification_detail=detail[:2000],
+    )
     if status == "unauthorized":
         logger.warning("installation %s refused our signed call: secret suspect", tenant.client_key)
         transaction.on_commit(
@@ -98,16 +106,118 @@ def verify_installation(tenant: AbstractTenant) -> str:
     return status
 
 
-def verify_installations(*, limit: int | None = None) -> dict[str, Any]:
-    """Verify every installed, enabled tenant; counts per outcome."""
-    tenants = (
+_OUTCOMES = ("ok", "unauthorized", "forbidden", "error")
+
+
+def _due_installations(started_at: datetime, min_age: float) -> Any:
+    """Installed, enabled, and not verified since ``started_at - min_age``."""
+    cutoff = started_at - timedelta(seconds=min_age)
+    return (
         get_tenant_model()
         ._default_manager.filter(is_installed=True, is_enabled=True)
-        .order_by("last_verified_at", "pk")
+        .filter(Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=cutoff))
     )
-    if limit:
-        tenants = tenants[:limit]
-    counts: dict[str, Any] = {"ok": 0, "unauthorized": 0, "forbidden": 0, "error": 0}
-    for tenant in tenants:
-        counts[verify_installation(tenant)] += 1
+
+
+def due_installation_pks(
+    *, started_at: datetime | None = None, min_age: float = 0, limit: int | None = None
+) -> list[Any]:
+    """The installations a run started at ``started_at`` verifies, oldest verification first."""
+    pks = (
+        _due_installations(started_at or timezone.now(), min_age)
+        .order_by("last_verified_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    return list(pks[:limit] if limit else pks)
+
+
+def verify_installations_batch(
+    pks: Iterable[Any], *, started_at: datetime | None = None, min_age: float = 0
+) -> dict[str, int]:
+    """Verify the installations ``pks`` that are still due, each under a claim.
+
+    What one Celery chunk task does (and the plain loop, chunk after chunk).
+    Skipped, and counted as ``skipped``: an installation another run holds
+    (:func:`locks.claim`), or one that is no longer due when its claim is
+    taken: verified since ``started_at - min_age`` (by a concurrent run),
+    uninstalled or disabled. The chunk's rows are read in one query, after
+    claiming, so what a concurrent run did is seen.
+    """
+    started_at = started_at or timezone.now()
+    counts = dict.fromkeys((*_OUTCOMES, "skipped"), 0)
+    claims: dict[str, str] = {}
+    for pk in pks:
+        token = locks.claim(f"verify_installation:{pk}")
+        if token is None:
+            counts["skipped"] += 1
+        else:
+            claims[str(pk)] = token
+    try:
+        due = _due_installations(started_at, min_age).filter(pk__in=list(claims)).order_by("pk")
+        for tenant in due:
+            counts[verify_installation(tenant)] += 1
+            locks.release(f"verify_installation:{tenant.pk}", claims.pop(str(tenant.pk)))
+    finally:
+        counts["skipped"] += len(claims)
+        for pk, token in claims.items():
+            locks.release(f"verify_installation:{pk}", token)
     return counts
+
+
+def verify_installations(*, limit: int | None = None, min_age: float = 0) -> dict[str, Any]:
+    """Verify every installed, enabled tenant; counts per outcome.
+
+    The plain loop, for a management command or a process without Celery:
+    the due installations (not verified since this run began, or ``min_age``
+    seconds before) in chunks of ``HOUSEKEEPING_CHUNK_SIZE``, one after the
+    other; the Celery task spreads the same chunks over the workers
+    (:func:`verify_installations_batch`). ``skipped`` appears when a
+    concurrent run held or had just verified some of them.
+    """
+    started_at = timezone.now()
+    counts: dict[str, Any] = dict.fromkeys((*_OUTCOMES, "skipped"), 0)
+    pks = due_installation_pks(started_at=started_at, min_age=min_age, limit=limit)
+    for chunk in locks.chunks(pks):
+        for key, value in verify_installations_batch(
+            chunk, started_at=started_at, min_age=min_age
+        ).items():
+            counts[key] += value
+    if not counts["skipped"]:
+        del counts["skipped"]
+    return counts
+
+
+#: Forge's hourly scheduledTrigger brings a fresh app system token: a stored one that
+#: runs out before the next trigger (plus FORGE_TOKEN_MARGIN) leaves jobs without one.
+FORGE_TRIGGER_INTERVAL = 3600
+
+
+def report_forge_tokens(*, within: float | None = None) -> dict[str, int]:
+    """Warn about Forge installations whose stored app system token runs out before the
+    next hourly trigger (``within``, default 3600 s + ``FORGE_TOKEN_MARGIN``).
+
+    One WARNING line naming the installation ids (never a token); returns
+    ``{"running_out": n, "expired": k}`` (``expired``: no token, or already out).
+    Tokens cannot be renewed from here (there is no refresh endpoint): the fix
+    is the manifest's hourly ``scheduledTrigger`` reaching the app.
+    """
+    if within is None:
+        within = FORGE_TRIGGER_INTERVAL + float(connect_settings.FORGE_TOKEN_MARGIN)
+    now = timezone.now()
+    running_out = list(installations_running_out(within=within))
+    expired = [
+        i
+        for i in running_out
+        if i.system_token_expires_at is None or i.system_token_expires_at <= now
+    ]
+    if running_out:
+        logger.warning(
+            "%d Forge installation(s) have no app system token lasting until the next hourly "
+            "trigger (%d already without one): %s. Check that the manifest's hourly "
+            "scheduledTrigger reaches an endpoint with auth.appSystemToken.enabled.",
+            len(running_out),
+            len(expired),
+            ", ".join(sorted(str(i.installation_id) for i in running_out)),
+            extra={"connect_code": "forge_token_expired"},
+        )
+    return {"running_out": len(running_out), "expired": len(expired)}

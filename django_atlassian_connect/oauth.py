@@ -21,6 +21,7 @@ import requests
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import locks
 from .codes import CODES
 from .conf import connect_settings
 from .exceptions import ImpersonationError
@@ -252,33 +253,89 @@ def forget_access_token(
     ).update(token=None, expires_at=_EPOCH)
 
 
+def _due_access_tokens(now: datetime) -> Any:
+    """Tokens used in the last ``ACCESS_TOKEN_REFRESH_WINDOW`` seconds that expire
+    within twice ``ACCESS_TOKEN_MARGIN`` + 5 minutes, of installed tenants."""
+    window = timedelta(seconds=connect_settings.ACCESS_TOKEN_REFRESH_WINDOW)
+    soon = now + timedelta(seconds=2 * connect_settings.ACCESS_TOKEN_MARGIN + 300)
+    return AccessToken.objects.filter(
+        last_used_at__gte=now - window,
+        expires_at__lte=soon,
+        tenant__is_installed=True,
+    )
+
+
+def due_access_token_pks(*, now: datetime | None = None) -> list[Any]:
+    """The tokens a refresh run at ``now`` renews (see :func:`refresh_access_tokens`)."""
+    rows = _due_access_tokens(now or timezone.now()).order_by("expires_at", "pk")
+    return list(rows.values_list("pk", flat=True))
+
+
+def refresh_access_token_batch(
+    pks: Iterable[Any], *, now: datetime | None = None
+) -> dict[str, int]:
+    """Renew the tokens ``pks`` that are still due, each under a claim.
+
+    What one Celery chunk task does (and the plain loop, chunk after chunk).
+    A token another run holds (:func:`locks.claim`), or one that a concurrent
+    run renewed already (no longer due), is skipped and counted as ``skipped``.
+    """
+    now = now or timezone.now()
+    counts = {"refreshed": 0, "failed": 0, "skipped": 0}
+    claims: dict[str, str] = {}
+    for pk in pks:
+        token = locks.claim(f"refresh_access_token:{pk}")
+        if token is None:
+            counts["skipped"] += 1
+        else:
+            claims[str(pk)] = token
+    try:
+        due = _due_access_tokens(now).filter(pk__in=list(claims)).select_related("tenant")
+        for row in due.order_by("pk"):
+            try:
+                get_access_token(row.tenant, row.account_id, row.scopes, force_refresh=True)
+                counts["refreshed"] += 1
+            except ImpersonationError as exc:
+                counts["failed"] += 1
+                logger.warning(
+                    "could not refresh the token of %s on %s: %s",
+                    row.account_id,
+                    row.tenant.client_key,
+                    exc.code,
+                )
+            locks.release(f"refresh_access_token:{row.pk}", claims.pop(str(row.pk)))
+    finally:
+        counts["skipped"] += len(claims)
+        for pk, token in claims.items():
+            locks.release(f"refresh_access_token:{pk}", token)
+    return counts
+
+
+def forget_unused_access_tokens(*, now: datetime | None = None) -> int:
+    """Tokens nobody used for a day are dead weight: delete them."""
+    deleted, _ = AccessToken.objects.filter(
+        expires_at__lt=(now or timezone.now()) - timedelta(days=1)
+    ).delete()
+    return deleted
+
+
 def refresh_access_tokens(*, now: datetime | None = None) -> dict[str, int]:
     """Renew tokens used recently that expire soon, so requests rarely wait.
 
     "Recently" is ``ACCESS_TOKEN_REFRESH_WINDOW`` seconds; "soon" is within
-    twice ``ACCESS_TOKEN_MARGIN`` + 5 minutes. Returns counts.
+    twice ``ACCESS_TOKEN_MARGIN`` + 5 minutes. Returns counts (``skipped``
+    too when a concurrent run held or had just renewed some).
+
+    The plain loop, chunks of ``HOUSEKEEPING_CHUNK_SIZE`` one after the other;
+    the Celery task spreads them over the workers
+    (:func:`refresh_access_token_batch`).
     """
     now = now or timezone.now()
-    window = timedelta(seconds=connect_settings.ACCESS_TOKEN_REFRESH_WINDOW)
-    soon = now + timedelta(seconds=2 * connect_settings.ACCESS_TOKEN_MARGIN + 300)
-    due = AccessToken.objects.filter(
-        last_used_at__gte=now - window,
-        expires_at__lte=soon,
-        tenant__is_installed=True,
-    ).select_related("tenant")
-    counts = {"refreshed": 0, "failed": 0}
-    for row in due:
-        try:
-            get_access_token(row.tenant, row.account_id, row.scopes, force_refresh=True)
-            counts["refreshed"] += 1
-        except ImpersonationError as exc:
-            counts["failed"] += 1
-            logger.warning(
-                "could not refresh the token of %s on %s: %s",
-                row.account_id,
-                row.tenant.client_key,
-                exc.code,
-            )
-    # Tokens nobody used for a day are dead weight.
-    AccessToken.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()
+    counts = {"refreshed": 0, "failed": 0, "skipped": 0}
+    for chunk in locks.chunks(due_access_token_pks(now=now)):
+        for key, value in refresh_access_token_batch(chunk, now=now).items():
+            counts[key] += value
+    forget_unused_access_tokens(now=now)
+    if not counts["skipped"]:
+        del counts["skipped"]
     return counts

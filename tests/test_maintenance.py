@@ -93,6 +93,8 @@ def test_tasks_run_the_same_functions(rotated, rsps):
         tasks.purge_retired_secrets.name,
         tasks.purge_seen_tokens.name,
         tasks.refresh_access_tokens.name,
+        tasks.refresh_oauth_grants.name,
+        tasks.report_forge_tokens.name,
         tasks.verify_installations.name,
     }
 

@@ -19,13 +19,12 @@ def check_times(parsed: ParsedToken, *, now: float | None = None, leeway: float 
     now = time.time() if now is None else now
     exp = _number(parsed, "exp")
     iat = _number(parsed, "iat")
-    client_key = _safe_str(parsed.issuer)
     if now > exp + leeway:
         raise ConnectAuthError(
             "token_expired",
             f"The token expired {int(now - exp)} s ago (exp {int(exp)}, "
             f"now {int(now)}, leeway {leeway:g} s).",
-            client_key=client_key,
+            client_key=_safe_str(parsed.issuer),
             skew=now - exp,
         )
     if iat > now + leeway:
@@ -33,7 +32,7 @@ def check_times(parsed: ParsedToken, *, now: float | None = None, leeway: float 
             "token_not_yet_valid",
             f"The token was issued {int(iat - now)} s in the future (iat "
             f"{int(iat)}, now {int(now)}, leeway {leeway:g} s).",
-            client_key=client_key,
+            client_key=_safe_str(parsed.issuer),
             skew=iat - now,
         )
     if "nbf" in parsed.claims:
@@ -42,7 +41,7 @@ def check_times(parsed: ParsedToken, *, now: float | None = None, leeway: float 
             raise ConnectAuthError(
                 "token_not_yet_valid",
                 f"The token is not valid before {int(nbf)} (now {int(now)}, leeway {leeway:g} s).",
-                client_key=client_key,
+                client_key=_safe_str(parsed.issuer),
                 skew=nbf - now,
             )
 
@@ -60,16 +59,17 @@ def check_qsh(
     ``matches(qsh)`` answers; a ``context-qsh`` token is refused.
     """
     qsh = parsed.claims.get("qsh")
-    client_key = _safe_str(parsed.issuer)
     if qsh is None or qsh == "":
-        raise ConnectAuthError("qsh_missing", "The token has no qsh claim.", client_key=client_key)
+        raise ConnectAuthError(
+            "qsh_missing", "The token has no qsh claim.", client_key=_safe_str(parsed.issuer)
+        )
     if context:
         if qsh != CONTEXT_QSH:
             raise ConnectAuthError(
                 "context_qsh_required",
                 "This endpoint accepts context tokens (qsh 'context-qsh') only; "
                 "this token is bound to one request URL.",
-                client_key=client_key,
+                client_key=_safe_str(parsed.issuer),
             )
         return
     if qsh == CONTEXT_QSH:
@@ -77,13 +77,13 @@ def check_qsh(
             "context_qsh_not_allowed",
             "A context token (qsh 'context-qsh') was sent to an endpoint that "
             "requires the request's own qsh.",
-            client_key=client_key,
+            client_key=_safe_str(parsed.issuer),
         )
     if not isinstance(qsh, str) or matches is None or not matches(qsh):
         raise ConnectAuthError(
             "qsh_mismatch",
             "The token's qsh does not match this request's method, path and query.",
-            client_key=client_key,
+            client_key=_safe_str(parsed.issuer),
         )
 
 

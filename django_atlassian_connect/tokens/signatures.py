@@ -86,13 +86,12 @@ def verify_hs256_with_secrets(
     retired: the "shared secret out of sync" case.
     """
     require_algorithm(parsed, HS256)
-    now = time.time() if now is None else now
-    client_key = _safe_str(parsed.issuer)
     for candidate in candidates:
         if not hs256_signature_valid(parsed, candidate.secret):
             continue
         if candidate.retired_at is None:
             return VerifiedSecret(candidate, within_grace=False)
+        now = time.time() if now is None else now
         if now - candidate.retired_at <= grace_period:
             return VerifiedSecret(candidate, within_grace=True)
         retired = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(candidate.retired_at))
@@ -101,12 +100,12 @@ def verify_hs256_with_secrets(
             f"The token was signed with the shared secret {candidate.label}, "
             f"retired at {retired} when a later 'installed' callback rotated it "
             f"(grace period {grace_period:g} s).",
-            client_key=client_key,
+            client_key=_safe_str(parsed.issuer),
             secret=candidate.label,
             retired_at=candidate.retired_at,
         )
     raise ConnectAuthError(
         "signature_invalid",
         "The token's HS256 signature does not verify with this installation's shared secret.",
-        client_key=client_key,
+        client_key=_safe_str(parsed.issuer),
     )

@@ -11,13 +11,17 @@ JOBS: dict[str, Callable[[], Any]] = {
     "purge_retired_secrets": maintenance.purge_retired_secrets,
     "purge_seen_tokens": maintenance.purge_seen_tokens,
     "verify_installations": maintenance.verify_installations,
+    "report_forge_tokens": maintenance.report_forge_tokens,
+    "refresh_oauth_grants": maintenance.refresh_oauth_grants,
 }
 
 
 class Command(BaseCommand):
     help = (
         "Run housekeeping without Celery: refresh impersonation tokens, purge retired "
-        "secret material, forget expired lifecycle tokens, verify installations (the same functions the Celery tasks run)."
+        "secret material, forget expired lifecycle tokens, verify installations, warn about Forge "
+        "installations whose system token runs out, refresh OAuth 2.0 (3LO) grants (the same "
+        "functions the Celery tasks run)."
     )
 
     def add_arguments(self, parser: Any) -> None:

@@ -1,0 +1,231 @@
+"""Housekeeping at scale: the per-tenant jobs fan out as Celery chunks, under claims.
+
+- the plain loop (no Celery, eager, called directly) still does all the work;
+- on a worker the job dispatches one chunk task per HOUSEKEEPING_CHUNK_SIZE
+  items (run here with Celery in eager mode);
+- a claim held elsewhere, or an item a concurrent run already did, is skipped:
+  two beats never do the same work twice.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+import responses
+from celery import Celery, current_app
+from django.core.cache import cache
+from django.utils import timezone
+
+from django_atlassian_connect import locks, maintenance, oauth, tasks
+from django_atlassian_connect.models import AccessToken, SharedSecret, Tenant
+
+pytestmark = pytest.mark.django_db
+
+MYSELF = re.compile(r"https://site-\d+\.atlassian\.net/rest/api/3/myself")
+
+
+@pytest.fixture
+def chunk_of_two(settings):
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "HOUSEKEEPING_CHUNK_SIZE": 2}
+
+
+@pytest.fixture
+def tenants(chunk_of_two):
+    made = []
+    for number in range(5):
+        tenant = Tenant.objects.create(
+            client_key=f"jira:site-{number}",
+            app_key="com.example.tests",
+            base_url=f"https://site-{number}.atlassian.net",
+            product_type="jira",
+            oauth_client_id=f"oauth-{number}",
+        )
+        SharedSecret.for_secret(tenant, f"secret-{number}-" + "s" * 40).save()
+        made.append(tenant)
+    return made
+
+
+@pytest.fixture
+def product(rsps):
+    rsps.add(responses.GET, MYSELF, json={"accountType": "app"})
+    return rsps
+
+
+def calls_to_myself(rsps) -> int:
+    return sum(1 for call in rsps.calls if MYSELF.fullmatch(call.request.url.split("?")[0]))
+
+
+@pytest.fixture
+def eager_worker(monkeypatch):
+    """Celery in eager mode, and the job behaving as it does on a worker (fanning out)."""
+    previous = current_app._get_current_object()
+    app = Celery("housekeeping-tests", set_as_current=True)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    monkeypatch.setattr(tasks, "_runs_inline", lambda: False)
+    dispatched = []
+    group = tasks.group
+
+    def recording_group(signatures):
+        signatures = list(signatures)
+        dispatched.extend(signatures)
+        return group(signatures)
+
+    monkeypatch.setattr(tasks, "group", recording_group)
+    yield dispatched
+    previous.set_current()
+
+
+# -- the plain loop -------------------------------------------------------------------
+
+
+def test_the_plain_loop_verifies_every_installation_in_chunks(tenants, product):
+    assert maintenance.verify_installations() == {
+        "ok": 5,
+        "unauthorized": 0,
+        "forbidden": 0,
+        "error": 0,
+    }
+    assert calls_to_myself(product) == 5
+    assert Tenant.objects.filter(verification_status="ok").count() == 5
+
+
+def test_called_directly_or_with_apply_the_task_is_the_plain_loop(tenants, product):
+    assert tasks.verify_installations()["ok"] == 5
+    assert tasks.verify_installations.apply().get()["ok"] == 5
+    assert calls_to_myself(product) == 10  # min_age 0: each run verifies everyone
+
+
+def test_min_age_skips_installations_verified_recently(tenants, product):
+    maintenance.verify_installations()
+    assert maintenance.verify_installations(min_age=3600) == {
+        "ok": 0,
+        "unauthorized": 0,
+        "forbidden": 0,
+        "error": 0,
+    }
+    assert calls_to_myself(product) == 5
+
+
+def test_uninstalled_and_disabled_installations_are_left_alone(tenants, product):
+    Tenant.objects.filter(pk=tenants[0].pk).update(is_installed=False)
+    Tenant.objects.filter(pk=tenants[1].pk).update(is_enabled=False)
+    assert maintenance.verify_installations()["ok"] == 3
+
+
+# -- the fan-out ----------------------------------------------------------------------
+
+
+def test_on_a_worker_the_job_fans_out_in_chunks(tenants, product, eager_worker):
+    assert tasks.verify_installations.delay().get() == {"dispatched": 5, "chunks": 3}
+    assert [len(signature.args[0]) for signature in eager_worker] == [2, 2, 1]
+    assert {signature.task for signature in eager_worker} == {tasks.verify_installations_chunk.name}
+    # Every installation verified exactly once, by the chunks.
+    assert calls_to_myself(product) == 5
+    assert Tenant.objects.filter(verification_status="ok").count() == 5
+
+
+def test_a_chunk_task_reports_its_counts(tenants, product, eager_worker):
+    pks = [str(t.pk) for t in tenants[:2]]
+    started = timezone.now().timestamp()
+    result = tasks.verify_installations_chunk.delay(pks, started, 0).get()
+    assert result == {"ok": 2, "unauthorized": 0, "forbidden": 0, "error": 0, "skipped": 0}
+
+
+def test_refresh_access_tokens_fans_out_too(tenants, eager_worker, monkeypatch):
+    now = timezone.now()
+    for tenant in tenants[:3]:
+        AccessToken.objects.create(
+            tenant=tenant,
+            account_id="5b10ac8d82e05b22cc7d4ef5",
+            scopes="READ",
+            token="old",
+            expires_at=now + timedelta(seconds=60),
+            last_used_at=now,
+        )
+    renewed = []
+
+    def fake_grant(tenant, account_id, scopes, *, force_refresh=False):
+        renewed.append(tenant.pk)
+        AccessToken.objects.filter(tenant=tenant).update(
+            expires_at=timezone.now() + timedelta(hours=1)
+        )
+        return "new"
+
+    monkeypatch.setattr(oauth, "get_access_token", fake_grant)
+    assert tasks.refresh_access_tokens.delay().get() == {"dispatched": 3, "chunks": 2}
+    assert sorted(renewed) == sorted(t.pk for t in tenants[:3])
+    # Nothing is due any more: a second beat dispatches nothing.
+    assert tasks.refresh_access_tokens.delay().get() == {"dispatched": 0, "chunks": 0}
+
+
+# -- claims and idempotency -------------------------------------------------------------
+
+
+def test_claims_are_exclusive_until_released_or_expired():
+    token = locks.claim("unit", ttl=60)
+    assert token is not None
+    assert locks.claim("unit", ttl=60) is None
+    locks.release("unit", "someone-else")  # not ours: kept
+    assert locks.claim("unit", ttl=60) is None
+    locks.release("unit", token)
+    assert locks.claim("unit", ttl=0.2) is not None
+    time.sleep(0.3)
+    assert locks.claim("unit", ttl=60) is not None  # the holder died: its claim expired
+
+
+def test_an_installation_claimed_elsewhere_is_skipped(tenants, product):
+    held = locks.claim(f"verify_installation:{tenants[0].pk}")
+    counts = maintenance.verify_installations_batch([t.pk for t in tenants])
+    assert counts == {"ok": 4, "unauthorized": 0, "forbidden": 0, "error": 0, "skipped": 1}
+    assert calls_to_myself(product) == 4
+    locks.release(f"verify_installation:{tenants[0].pk}", held)
+    assert cache.get(f"atlassian_connect:claim:verify_installation:{tenants[0].pk}") is None
+
+
+def test_two_beats_never_verify_an_installation_twice(tenants, product):
+    # Two beats fire together: both pick the same installations before either runs.
+    first_started = second_started = timezone.now()
+    pks = maintenance.due_installation_pks(started_at=first_started)
+    assert len(pks) == 5
+    first = maintenance.verify_installations_batch(pks, started_at=first_started)
+    second = maintenance.verify_installations_batch(pks, started_at=second_started)
+    assert first["ok"] == 5
+    assert second == {"ok": 0, "unauthorized": 0, "forbidden": 0, "error": 0, "skipped": 5}
+    assert calls_to_myself(product) == 5
+
+
+def test_claims_are_released_even_when_the_work_fails(tenants, monkeypatch):
+    def broken(tenant):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(maintenance, "verify_installation", broken)
+    with pytest.raises(RuntimeError):
+        maintenance.verify_installations_batch([t.pk for t in tenants])
+    for tenant in tenants:
+        assert locks.claim(f"verify_installation:{tenant.pk}") is not None
+
+
+def test_without_a_lock_cache_claims_always_succeed(settings):
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "HOUSEKEEPING_LOCK_ALIAS": None}
+    assert locks.claim("unit") and locks.claim("unit")
+
+
+def test_a_failing_lock_cache_does_not_stop_housekeeping(monkeypatch, caplog):
+    class Broken:
+        def add(self, *args, **kwargs):
+            raise ConnectionError("cache down")
+
+        get = delete = add
+
+    monkeypatch.setattr(locks, "_cache", lambda: Broken())
+    assert locks.claim("unit") is not None
+    locks.release("unit", "token")  # logged, not raised
+
+
+def test_chunks_split_evenly():
+    assert list(locks.chunks(range(5), 2)) == [[0, 1], [2, 3], [4]]
+    assert list(locks.chunks([], 2)) == []
