@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast demo demo-serve serve lint format typecheck docs migrations-check bench clean
+.PHONY: help venv test test-fast demo demo-serve serve lint format typecheck docs migrations-check bench package clean
 
 help:
 	@echo "make test     set up .venv and run the whole test suite"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint     ruff + mypy"
 	@echo "make docs     build the Sphinx docs (warnings are errors)"
 	@echo "make bench    run the benchmarks and write docs/performance.md"
+	@echo "make package  build the sdist and wheel, install the wheel in a clean venv, run the example from it"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +59,9 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[bench]"
 	$(PY) benchmarks/run.py
+
+package: $(STAMP)
+	.ci/package
 
 migrations-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=tests.settings PYTHONPATH=. $(VENV)/bin/django-admin makemigrations --check --dry-run

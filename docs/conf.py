@@ -23,10 +23,15 @@ release = __version__
 
 extensions = [
     "sphinx.ext.autodoc",
+    # Markdown inside .rst pages (performance.md, written by `make bench`),
+    # included with `:parser: myst_parser.sphinx_`; .md files are no pages of their own.
+    "myst_parser",
 ]
+# performance.md's "## ..." sections become sections of the page that includes it.
+suppress_warnings = ["myst.header"]
 
 root_doc = "index"
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "*.md"]
 templates_path: list[str] = []
 
 html_theme = "alabaster"

@@ -1,11 +1,15 @@
-"""pytest fixtures for testing your own Connect app (needs pytest-django).
+"""pytest fixtures for testing your own Connect app (needs pytest-django:
+``pip install "django-atlassian-connect[test]"`` installs both).
 
-Installed with the package and inert until a test asks for a fixture:
+Installed with the package and inert until a test asks for a fixture (without
+pytest-django it only adds stand-ins for its ``settings`` and ``db`` fixtures that
+say what to install):
 
 - ``connect_host``: a started :class:`ConnectHost` (simulated Jira site) with
   ``INSTALL_KEYS_URL``, ``AUTHORIZATION_SERVER_URL`` and
-  ``ALLOWED_PRODUCT_HOSTS`` pointed at it. Lifecycle callbacks reach your app
-  through Django's test client, so no live server is needed.
+  ``ALLOWED_PRODUCT_HOSTS`` pointed at it, and the ``AP_JS_URL`` setting at
+  its AP bridge. Lifecycle callbacks reach your app through Django's test
+  client, so no live server is needed.
 - ``connect_tenant``: your app installed into ``connect_host`` with a real
   signed install; the tenant model instance.
 - ``connect_client``: a Django test client that adds Connect tokens::
@@ -26,6 +30,19 @@ Forge Remote (``django_atlassian_connect.testing.forge``):
       def test_me(forge_client):
           response = forge_client.get("/forge/me")
           assert response.json()["accountId"] == forge_client.account_id
+
+OAuth 2.0 (3LO) (``django_atlassian_connect.testing.oauth``):
+
+- ``oauth_server``: a started :class:`OAuthServer` (authorization server and
+  API gateway) with one account and one Jira site, ``OAUTH_CLIENT_ID``,
+  ``OAUTH_CLIENT_SECRET``, ``OAUTH_AUTH_URL`` and ``API_URL`` pointed at it.
+- ``linked_user``: a Django user who linked that account (a real consent,
+  code exchange and accessible-resources over HTTP); ``linked_user.oauth_grant``
+  is the grant and ``linked_user.cloud_id`` the site::
+
+      def test_myself(linked_user):
+          client = OAuthClient(linked_user.oauth_grant, linked_user.cloud_id)
+          assert client.session().get("/rest/api/3/myself").ok
 """
 
 from __future__ import annotations
@@ -36,6 +53,35 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+#: what a fixture says when pytest-django, which provides ``settings`` and ``db``, is missing
+MISSING_PYTEST_DJANGO = (
+    "the django_atlassian_connect fixtures need pytest-django (its 'settings' and 'db' "
+    "fixtures), which is not installed or not active. Install it with: pip install "
+    'pytest-django  (or: pip install "django-atlassian-connect[test]"), and tell it your '
+    "settings: DJANGO_SETTINGS_MODULE in pytest.ini / pyproject.toml, or --ds=yourproject.settings."
+)
+
+
+class _WithoutPytestDjango:
+    """Stand-ins for pytest-django's ``settings`` and ``db``, registered only when it is not
+    active, so that a test using our fixtures reads what to install rather than
+    "fixture 'settings' not found"."""
+
+    @pytest.fixture
+    def settings(self) -> Any:
+        pytest.fail(MISSING_PYTEST_DJANGO, pytrace=False)
+
+    @pytest.fixture
+    def db(self) -> Any:
+        pytest.fail(MISSING_PYTEST_DJANGO, pytrace=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.hasplugin("django"):  # pytest-django's entry point name
+        config.pluginmanager.register(
+            _WithoutPytestDjango(), "django_atlassian_connect.without_pytest_django"
+        )
 
 
 def _django_transport(client: Any, app_base_url: str) -> Any:
@@ -109,7 +155,7 @@ class ConnectTestClient:
 
 @pytest.fixture
 def connect_host(settings: Any) -> Iterator[Any]:
-    """A simulated Jira site on 127.0.0.1, wired into ATLASSIAN_CONNECT."""
+    """A simulated Jira site on 127.0.0.1, wired into ATLASSIAN_CONNECT and AP_JS_URL."""
     from django.test import Client
 
     from django_atlassian_connect import keys
@@ -125,6 +171,7 @@ def connect_host(settings: Any) -> Iterator[Any]:
             ALLOWED_PRODUCT_HOSTS=[*hosts, "127.0.0.1"],
         )
         settings.ATLASSIAN_CONNECT = conf
+        settings.AP_JS_URL = host.all_js_url  # pages load the site's AP bridge
         host.transport = _django_transport(Client(), connect_settings.BASE_URL)
         yield host
         keys.clear_memory_cache()
@@ -201,3 +248,37 @@ def forge_client(forge_host: Any, db: None) -> Any:
     from django_atlassian_connect.testing.forge import ForgeTestClient
 
     return ForgeTestClient(forge_host, next(iter(forge_host.accounts)))
+
+
+@pytest.fixture
+def oauth_server(settings: Any) -> Iterator[Any]:
+    """A simulated Atlassian authorization server and API gateway wired into ATLASSIAN_CONNECT."""
+    from django_atlassian_connect.testing.oauth import OAuthServer
+
+    with OAuthServer() as server:
+        server.add_account("Alana Grant", "alana@example.com")
+        server.add_site("Acme", "https://acme.atlassian.net")
+        conf = dict(getattr(settings, "ATLASSIAN_CONNECT", {}) or {})
+        conf.update(server.settings())
+        settings.ATLASSIAN_CONNECT = conf
+        yield server
+
+
+@pytest.fixture
+def linked_user(oauth_server: Any, db: None) -> Any:
+    """A Django user with an active grant for ``oauth_server``'s account and site."""
+    from django.contrib.auth import get_user_model
+
+    from django_atlassian_connect.threelo import linking, tokens
+
+    user: Any = get_user_model()._default_manager.create_user(
+        username="alana", password="alana-pw-1"
+    )
+    redirect_uri = tokens.callback_url()
+    location = oauth_server.consent_redirect(
+        tokens.authorize_url("fixture", redirect_uri=redirect_uri)
+    )
+    code = oauth_server.query_of(location)["code"]
+    user.oauth_grant = linking.link_account(user, code, redirect_uri=redirect_uri)
+    user.cloud_id = next(iter(oauth_server.state.sites))
+    return user

@@ -13,15 +13,21 @@ One HTTP server on 127.0.0.1 serves it all:
 - ``<url>/oauth2/token``: the authorization server (``AUTHORIZATION_SERVER_URL = host.url``)
 - ``<base_url>/rest/...``: the product REST API (``base_url`` ends in ``/wiki``
   for Confluence)
-- ``<url>/``: a page listing the app's pages, each shown in an iframe as a
-  user of the site would see it.
+- ``<url>/``: the site's page, product-like: the signed-in user, the app's
+  general pages, one shown in an iframe as a user of the site would see it
+- ``<url>/atlassian-connect/all.js``: the AP bridge the app's pages load
+  (``AP_JS_URL = host.all_js_url``), talking to the page over ``postMessage``;
+  ``/atlassian-connect/context-token`` and ``/atlassian-connect/request``
+  answer the page's ``AP.context.getToken()`` and ``AP.request()``.
 
 Run it by hand: ``python -m django_atlassian_connect.testing.host --help``.
 
 The modules, one concern each (imports point down this list, never back):
-``cli`` → ``site`` (:class:`ConnectHost`) → ``handler`` (HTTP dispatch),
-``lifecycle``, ``webhooks``, ``page``, ``auth_server``, ``rest`` (route
-table) → ``tokens``, ``credentials`` → ``state`` (records, errors, shared state).
+``cli`` → ``site`` (:class:`ConnectHost`) → ``handler`` (HTTP dispatch, a
+route table), ``lifecycle``, ``webhooks``, ``page`` (the browser page) →
+``bridge`` (the AP bridge: ``static/all.js``, ``static/host.js``, tokens and
+``AP.request`` for the page), ``auth_server`` → ``rest`` (route table) →
+``tokens``, ``credentials`` → ``state`` (records, errors, shared state).
 """
 
 # Importable from here as before the split; ``X as X`` marks a re-export.

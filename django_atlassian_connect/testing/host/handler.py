@@ -1,18 +1,23 @@
-"""The HTTP side of the site: one handler class per site, dispatching by path.
+"""The HTTP side of the site: one handler class per site, dispatching from a route table.
 
 ``/keys/<kid>`` (install-key CDN), ``/oauth2/token`` (authorization server),
-``/`` (browser page), ``/rest/...`` and ``/wiki/...`` (product REST API).
-Every request, answered or refused, is appended to the site's ``log``.
+``/`` (browser page), ``/atlassian-connect/...`` (the AP bridge's scripts and
+calls), ``/rest/...`` and ``/wiki/...`` (product REST API). Every request,
+answered or refused, is appended to the site's ``log``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from ..keyserver import InstallKeyPair
+from .bridge import STATIC_FILES, static_file
 from .state import Refusal
 
 
@@ -28,7 +33,13 @@ class Site(Protocol):
         self, method: str, raw_path: str, query: str, authorization: str
     ) -> tuple[int, Any, dict[str, str]]: ...
 
-    def browser_page(self, module: str | None) -> str: ...
+    def browser_page(self, module: str | None, user: str | None = None) -> str: ...
+
+    def bridge_context_token(self, session: str, origin: str) -> dict[str, Any]: ...
+
+    def bridge_request(
+        self, session: str, origin: str, options: dict[str, Any]
+    ) -> dict[str, Any]: ...
 
 
 #: ``(status, body, headers, content type)``; a ``dict``/``list`` body is sent as JSON
@@ -36,22 +47,107 @@ Reply = tuple[int, Any, dict[str, str], str]
 JSON = "application/json"
 
 
-def respond(site: Site, method: str, raw_path: str, query: str, body: bytes, auth: str) -> Reply:
+@dataclass(frozen=True)
+class Incoming:
+    """One request as the routes see it."""
+
+    method: str
+    path: str
+    query: str
+    body: bytes
+    headers: Message  # case-insensitive, as http.server parses them
+
+    def header(self, name: str) -> str:
+        return str(self.headers.get(name) or "")
+
+    def json(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.body or b"{}")
+        except ValueError as exc:
+            raise Refusal(400, "the body is not JSON") from exc
+        if not isinstance(value, dict):
+            raise Refusal(400, "the body is not a JSON object")
+        return value
+
+
+Route = Callable[[Site, Incoming], Reply]
+
+
+def _page(site: Site, request: Incoming) -> Reply:
+    params = dict(parse_qsl(request.query))
+    page = site.browser_page(params.get("module"), params.get("user"))
+    return 200, page, {"Cache-Control": "no-store"}, "text/html; charset=utf-8"
+
+
+def _grant(site: Site, request: Incoming) -> Reply:
+    form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+    return 200, site.grant(form), {}, JSON
+
+
+def _key(site: Site, request: Incoming) -> Reply:
+    if request.path[len("/keys/") :] != site.key.kid:
+        raise Refusal(404, "no such key")
+    return 200, site.key.public_pem, {}, "application/x-pem-file"
+
+
+def _static(site: Site, request: Incoming) -> Reply:
+    name = request.path[len("/atlassian-connect/") :]
+    text = static_file(name)
+    return 200, text, {"Cache-Control": "no-cache"}, STATIC_FILES[name]
+
+
+def _page_session(request: Incoming) -> tuple[str, str]:
+    """The page session and the ``Origin`` of a bridge call from the site's page."""
+    return request.header("X-Site-Session"), request.header("Origin")
+
+
+def _context_token(site: Site, request: Incoming) -> Reply:
+    return 200, site.bridge_context_token(*_page_session(request)), {}, JSON
+
+
+def _ap_request(site: Site, request: Incoming) -> Reply:
+    return 200, site.bridge_request(*_page_session(request), request.json()), {}, JSON
+
+
+def _rest(site: Site, request: Incoming) -> Reply:
+    status, payload, headers = site.handle_rest(
+        request.method, request.path, request.query, request.header("Authorization")
+    )
+    return status, payload, headers, JSON
+
+
+#: (method, path) -> route. Add a resource here.
+ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/"): _page,
+    ("GET", ""): _page,
+    ("POST", "/oauth2/token"): _grant,
+    ("POST", "/atlassian-connect/context-token"): _context_token,
+    ("POST", "/atlassian-connect/request"): _ap_request,
+}
+#: (method or None for any, path prefix) -> route, tried in order after ROUTES
+PREFIX_ROUTES: list[tuple[str | None, str, Route]] = [
+    ("GET", "/keys/", _key),
+    ("GET", "/atlassian-connect/", _static),
+    (None, "/rest/", _rest),
+    (None, "/wiki/", _rest),
+]
+
+
+def respond(site: Site, request: Incoming) -> Reply:
     """Answer one request; raise :class:`Refusal` to refuse it."""
-    if raw_path.startswith("/keys/") and method == "GET":
-        if raw_path[len("/keys/") :] != site.key.kid:
-            raise Refusal(404, "no such key")
-        return 200, site.key.public_pem, {}, "application/x-pem-file"
-    if raw_path == "/oauth2/token" and method == "POST":
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        return 200, site.grant(form), {}, JSON
-    if raw_path in ("/", "") and method == "GET":
-        module = dict(parse_qsl(query)).get("module")
-        return 200, site.browser_page(module), {}, "text/html; charset=utf-8"
-    if raw_path.startswith(("/rest/", "/wiki/")):
-        status, payload, headers = site.handle_rest(method, raw_path, query, auth)
-        return status, payload, headers, JSON
-    raise Refusal(404, f"no such resource {raw_path}")
+    route = ROUTES.get((request.method, request.path))
+    if route is None:
+        route = next(
+            (
+                candidate
+                for method, prefix, candidate in PREFIX_ROUTES
+                if method in (None, request.method) and request.path.startswith(prefix)
+            ),
+            None,
+        )
+    if route is None:
+        raise Refusal(404, f"no such resource {request.path}")
+    return route(site, request)
 
 
 def refusal_reply(refusal: Refusal) -> Reply:
@@ -98,9 +194,9 @@ def handler_for(site: Site) -> type[BaseHTTPRequestHandler]:
                 "query": query,
                 "auth": (self.headers.get("Authorization") or "").split(" ", 1)[0],
             }
-            auth = self.headers.get("Authorization", "")
+            request = Incoming(self.command, raw_path, query, body, self.headers)
             try:
-                reply = respond(site, self.command, raw_path, query, body, auth)
+                reply = respond(site, request)
             except Refusal as refusal:
                 reply = refusal_reply(refusal)
                 entry["reason"] = reply[1]

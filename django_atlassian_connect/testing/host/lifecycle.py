@@ -17,6 +17,12 @@ from .tokens import TokenMinter
 
 
 class LifecycleDriver(TokenMinter):
+    #: Connect-on-Forge: the Forge installation ARI (``installationId``) and the
+    #: site's ``cloudId`` the lifecycle payloads carry; ``None``: not sent.
+    #: Set them directly or through :meth:`install`.
+    installation_id: str | None = None
+    cloud_id: str | None = None
+
     def fetch_descriptor(self, descriptor_url: str) -> dict[str, Any]:
         response = self._http("GET", descriptor_url)
         if response.status_code != 200:
@@ -34,7 +40,15 @@ class LifecycleDriver(TokenMinter):
         self.descriptor, self.descriptor_url = descriptor, descriptor_url
         return descriptor
 
-    def payload(self, event: str, secret: str | None = None) -> dict[str, Any]:
+    def payload(
+        self,
+        event: str,
+        secret: str | None = None,
+        *,
+        installation_id: str | None = None,
+        cloud_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The lifecycle body; ``installation_id``/``cloud_id`` default to the attributes."""
         body: dict[str, Any] = {
             "key": self.app_key,
             "clientKey": self.client_key,
@@ -48,6 +62,12 @@ class LifecycleDriver(TokenMinter):
         }
         if secret is not None:
             body["sharedSecret"] = secret
+        installation_id = installation_id or self.installation_id
+        if installation_id:
+            body["installationId"] = installation_id
+        cloud_id = cloud_id or self.cloud_id
+        if cloud_id:
+            body["cloudId"] = cloud_id
         return body
 
     def _lifecycle_url(self, event: str) -> tuple[str, str]:
@@ -96,12 +116,20 @@ class LifecycleDriver(TokenMinter):
         *,
         rotate_secret: bool = False,
         expect: int | None = 204,
+        installation_id: str | None = None,
+        cloud_id: str | None = None,
     ) -> Any:
         """``installed`` (signed install). A first install or ``rotate_secret`` sends a new secret.
 
         Like the product, the site switches to a new secret only once the app
-        answered 2xx.
+        answered 2xx. ``installation_id`` (the Forge installation ARI, as a
+        Connect-on-Forge site sends it) and ``cloud_id`` are kept for later
+        payloads.
         """
+        if installation_id is not None:
+            self.installation_id = installation_id
+        if cloud_id is not None:
+            self.cloud_id = cloud_id
         if descriptor_url or self.descriptor is None:
             if not (descriptor_url or self.descriptor_url):
                 raise HostError("install() needs the app's descriptor URL")

@@ -9,6 +9,7 @@ app's scopes lack what the method needs. Otherwise :data:`ROUTES`, keyed by
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -126,30 +127,62 @@ def route(product: str, method: str, path: str) -> tuple[Handler, dict[str, str]
 
 
 class ProductRest(CredentialChecker):
+    #: Seconds each REST answer takes (a real site: tens of milliseconds); set it on
+    #: the host (``host.rest_latency = 0.05``) to measure work bound by the product.
+    rest_latency: float = 0.0
+
     def handle_rest(
         self, method: str, raw_path: str, query: str, authorization: str
     ) -> tuple[int, Any, dict[str, str]]:
-        """Route and authorise one REST call."""
+        """Route and authorise one REST call of the app (``JWT`` or ``Bearer``)."""
+        if self.rest_latency:
+            time.sleep(self.rest_latency)
+        self._admit()
+        principal, scopes = self._principal(method, raw_path, query, authorization)
+        return self._answer(method, raw_path, query, principal, scopes)
+
+    def rest_as_user(
+        self, account_id: str, method: str, raw_path: str, query: str = ""
+    ) -> tuple[int, Any, dict[str, str]]:
+        """A call the app's page makes with ``AP.request``: as the signed-in user, within
+        the app's scopes (the browser holds the user's session; no app credentials)."""
+        self._admit()
+        account = self.accounts.get(account_id)
+        if account is None:
+            raise Refusal(401, f"no user {account_id!r} on this site")
+        return self._answer(method, raw_path, query, account, self.app_scopes)
+
+    def _admit(self) -> None:
+        """Refuse every call while rate-limited (simulated) or not installed."""
         with self._lock:
             if self.rate_limit:
                 retry_after = self.rate_limit.pop(0)
                 raise Refusal(429, "rate limited (simulated)", {"Retry-After": f"{retry_after:g}"})
         if not self.installed:
             raise Refusal(401, "the app is not installed on this site")
+
+    def _principal(
+        self, method: str, raw_path: str, query: str, authorization: str
+    ) -> tuple[Account, frozenset[str]]:
+        """Who the app's credentials act as, and with which scopes."""
         scheme, _, credentials = authorization.partition(" ")
         if scheme == "JWT":
             self.verify_app_jwt(credentials.strip(), method, raw_path, query)
-            principal, scopes = self.app_user, self.app_scopes
-        elif scheme == "Bearer":
+            return self.app_user, self.app_scopes
+        if scheme == "Bearer":
             issued = self.verify_bearer(credentials.strip())
-            principal, scopes = self.accounts[issued.account_id], issued.scopes & self.app_scopes
-        elif not authorization:
+            return self.accounts[issued.account_id], issued.scopes & self.app_scopes
+        if not authorization:
             raise Refusal(401, "no Authorization header: send 'JWT <token>' or 'Bearer <token>'")
-        else:
-            raise Refusal(
-                401,
-                f"the {scheme!r} scheme is not accepted for Connect app calls; use JWT or Bearer",
-            )
+        raise Refusal(
+            401,
+            f"the {scheme!r} scheme is not accepted for Connect app calls; use JWT or Bearer",
+        )
+
+    def _answer(
+        self, method: str, raw_path: str, query: str, principal: Account, scopes: frozenset[str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Check the scope ``method path`` needs, then answer it from :data:`ROUTES`."""
         path = raw_path
         if self.product == "confluence":
             if not path.startswith("/wiki/"):

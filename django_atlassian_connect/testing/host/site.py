@@ -22,10 +22,16 @@ class ConnectHost(LifecycleDriver, WebhookSender, BrowserPage, AuthorizationServ
 
     Each base is one part of the site, all sharing the state of
     ``state.SiteState``: ``LifecycleDriver`` (descriptor, install,
-    uninstall, enable, disable), ``WebhookSender``, ``BrowserPage``,
-    ``AuthorizationServer`` (the OAuth 2.0 token endpoint), ``ProductRest``
-    (the REST API and the checks on the app's credentials), and, under the
-    first three, ``TokenMinter`` (page, context and webhook tokens).
+    uninstall, enable, disable), ``WebhookSender``, ``BrowserPage`` (the page
+    a person opens, over ``APBridge``: the AP bridge's scripts, context
+    tokens and ``AP.request``), ``AuthorizationServer`` (the OAuth 2.0 token
+    endpoint), ``ProductRest`` (the REST API and the checks on the app's
+    credentials), and, under the first three, ``TokenMinter`` (page, context
+    and webhook tokens).
+
+    ``context_token_lifetime`` (seconds, default 900) is how long a context
+    token lives; make it short to see a page ask ``AP.context.getToken()``
+    for a fresh one.
     """
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:

@@ -66,6 +66,18 @@ class SecretRecord:
     retired_at: float | None = None
 
 
+@dataclass
+class ContextTokenRecord:
+    """A context token the site's AP bridge gave a page (``AP.context.getToken()``)."""
+
+    account_id: str
+    token: str
+    issued_at: int
+    expires_at: int
+    secret: str = field(default="", repr=False)  # the shared secret that signed it
+    session: str = field(default="", repr=False)  # the page session it was given to
+
+
 class SiteState(LocalHTTPServer):
     """The site's state; the parts of :class:`ConnectHost` add behaviour on top."""
 
@@ -79,6 +91,7 @@ class SiteState(LocalHTTPServer):
         port: int = 0,
         app_scopes: Iterable[str] | None = None,
         transport: Transport | None = None,
+        context_token_lifetime: int = 900,
     ) -> None:
         if product not in ("jira", "confluence"):
             raise ValueError("product is 'jira' or 'confluence'")
@@ -106,6 +119,13 @@ class SiteState(LocalHTTPServer):
         self.rate_limit: list[float] = []  # Retry-After values for the next REST calls
         self.fail_token_endpoint: list[int] = []  # statuses for the next grant requests
         self.transport = transport
+        #: seconds a context token lives (``AP.context.getToken()``, ``context_token()``);
+        #: make it short to see a page ask for a fresh one
+        self.context_token_lifetime = context_token_lifetime
+        #: every context token the AP bridge gave a page, oldest first
+        self.context_tokens: list[ContextTokenRecord] = []
+        #: browser page sessions: session id -> signed-in account id (see ``bridge``)
+        self.page_sessions: dict[str, str] = {}
         self._lock = threading.Lock()
 
     @staticmethod

@@ -41,14 +41,23 @@ class TokenMinter(SiteState):
         return jwt.encode(claims, secret or self.shared_secret, algorithm="HS256")
 
     def context_token(
-        self, account_id: str | None = None, *, secret: str | None = None, lifetime: int = 900
+        self,
+        account_id: str | None = None,
+        *,
+        secret: str | None = None,
+        lifetime: int | None = None,
+        now: float | None = None,
     ) -> str:
-        """What ``AP.context.getToken()`` gives the app's front end."""
-        now = int(time.time())
+        """What ``AP.context.getToken()`` gives the app's front end.
+
+        It lives ``lifetime`` seconds, by default the site's ``context_token_lifetime``.
+        """
+        issued = int(time.time() if now is None else now)
+        life = self.context_token_lifetime if lifetime is None else lifetime
         claims: dict[str, Any] = {
             "iss": self.client_key,
-            "iat": now,
-            "exp": now + lifetime,
+            "iat": issued,
+            "exp": issued + life,
             "qsh": CONTEXT_QSH,
             "context": {},
         }
