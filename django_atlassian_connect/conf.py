@@ -98,8 +98,34 @@ DEFAULTS: dict[str, Any] = {
     "FORGE_IC_JWKS_URL_TEMPLATE": None,
     # Seconds of life a stored app system token must have left to be used.
     "FORGE_TOKEN_MARGIN": 60,
+    # Calling Atlassian Cloud without Connect (OAuth 2.0 3LO, API tokens, service accounts):
+    # Atlassian's authorization server (authorize, /oauth/token) and its API gateway
+    # ({API_URL}/ex/{product}/{cloudId}); tests point these at 127.0.0.1.
+    "OAUTH_AUTH_URL": "https://auth.atlassian.com",
+    "API_URL": "https://api.atlassian.com",
+    # OAuth 2.0 (3LO) account linking, off until OAUTH_CLIENT_ID is set: the client id
+    # and secret of the app in the developer console (set both).
+    "OAUTH_CLIENT_ID": None,
+    "OAUTH_CLIENT_SECRET": None,
+    # Scopes asked for at consent; offline_access (a refresh token) is added when missing.
+    "OAUTH_SCOPES": ["read:me", "read:jira-user", "read:jira-work"],
+    # Seconds before the access token's expiry at which it is refreshed (before use).
+    "OAUTH_REFRESH_MARGIN": 300,
+    # Where the callback sends the user after linking (a URL or a URL name).
+    "OAUTH_REDIRECT_URL": "/",
+    # The redirect_uri registered in the developer console; None: BASE_URL + "/oauth/callback".
+    "OAUTH_CALLBACK_URL": None,
+    # Housekeeping refreshes a grant whose refresh token is this old (s), far from
+    # Atlassian's 90-day inactivity limit.
+    "OAUTH_KEEPALIVE_AFTER": 30 * 24 * 3600,
     # Housekeeping.
     "SECRET_RETENTION": 30 * 24 * 3600,
+    # The per-tenant jobs (verify_installations, refresh_access_tokens) fan out as
+    # Celery tasks of this many items each; a claim on one item (Django's cache add(),
+    # in HOUSEKEEPING_LOCK_ALIAS: share it between workers) lasts at most this long (s).
+    "HOUSEKEEPING_CHUNK_SIZE": 100,
+    "HOUSEKEEPING_LOCK_TTL": 900,
+    "HOUSEKEEPING_LOCK_ALIAS": "default",
     "VERIFY_ENDPOINTS": {
         "jira": "/rest/api/3/myself",
         "confluence": "/rest/api/user/current",

@@ -1,11 +1,17 @@
 #!/usr/bin/env python
 """The example app end to end against a simulated Atlassian site (``make demo``).
 
-Starts the example project (SQLite, ``runserver`` on a free 127.0.0.1 port)
-and a simulated Jira site, then walks the whole story: descriptor, signed
-install, iframe page, context-token API call, webhook, calls to the product as
-the app and as a user, secret rotation, an old-secret token refused, uninstall.
-Exits 0 only if every step behaved as expected.
+Starts the example project (SQLite, ``runserver`` on a free 127.0.0.1 port),
+a simulated Jira site and a simulated Forge platform (JWKS and API gateway),
+then walks the whole story: descriptor, signed install (carrying the Forge
+installationId, as a Connect-on-Forge site sends it), iframe page,
+context-token API call, webhook, calls to the product as the app and as a
+user; then Forge Remote: a lifecycle event, a UI invocation mapped to the
+same tenant, calls through the API gateway as the app and as the user, an
+expired Forge Invocation Token refused; then OAuth 2.0 (3LO): a Django user
+links an Atlassian account (simulated authorization server and API gateway)
+and calls Jira with it; then secret rotation, an old-secret token refused,
+uninstall. Exits 0 only if every step behaved as expected.
 
 ``--serve`` leaves both running and prints the URL to open in a browser.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,10 +35,13 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the package from this checkout
 
+from demo_forge import ALANA, APP_KEY, forge_steps  # noqa: E402
+from demo_oauth import oauth_env, oauth_steps, stop_oauth  # noqa: E402
+
+from django_atlassian_connect.testing.forge import ForgePlatform  # noqa: E402
 from django_atlassian_connect.testing.host import ConnectHost  # noqa: E402
 
 GRACE_PERIOD = 4  # seconds; short so the demo can show a retired secret being refused
-ALANA = "5b10ac8d82e05b22cc7d4ef5"
 
 
 class StepFailed(Exception):
@@ -45,6 +55,10 @@ class Demo:
         self.app_url = f"http://127.0.0.1:{self.port}"
         self.verbose = verbose
         self.host = ConnectHost(product="jira")
+        # Forge's side: the same app (app.connect.key = our Connect key), the same
+        # site and the same user, so Forge and Connect traffic meet in one tenant.
+        self.forge = ForgePlatform(connect_key=APP_KEY)
+        self.forge_site: Any = None
         self.server: subprocess.Popen[bytes] | None = None
         self.step_no = 0
         self.started = time.monotonic()
@@ -74,17 +88,28 @@ class Demo:
 
     def start(self) -> None:
         self.host.start()
+        self.forge.start()
+        self.forge.remote_base_url = self.app_url
+        self.forge.directory.add_account("Alana Grant", "alana@example.com", account_id=ALANA)
+        self.forge_site = self.forge.add_installation("jira", site_url=self.host.base_url)
         env = {
             **os.environ,
             "CONNECT_BASE_URL": self.app_url,
             "CONNECT_INSTALL_KEYS_URL": self.host.keys_url,
             "CONNECT_AUTHORIZATION_SERVER_URL": self.host.url,
             "CONNECT_ALLOWED_PRODUCT_HOSTS": "127.0.0.1",
+            "CONNECT_AP_JS_URL": self.host.all_js_url,  # the site's AP bridge
             "CONNECT_SECRET_GRACE_PERIOD": str(GRACE_PERIOD),
             "DATABASE_URL": f"sqlite:///{self.workdir / 'demo.sqlite3'}",
             "DJANGO_DEBUG": "1",
             "PYTHONUNBUFFERED": "1",
+            "CONNECT_APP_KEY": APP_KEY,
+            "CONNECT_FORGE_APP_ID": self.forge.app_id,
+            "CONNECT_FORGE_JWKS_URL": self.forge.jwks_url,
+            "CONNECT_FORGE_API_HOSTS": ",".join(self.forge.api_hosts),
+            **oauth_env(self),  # CONNECT_OAUTH_*, CONNECT_API_URL: the simulated 3LO world
         }
+        self.env = env
         env.pop("DJANGO_SETTINGS_MODULE", None)
         env.pop("CELERY_BROKER_URL", None)  # eager tasks
         manage = [sys.executable, str(HERE / "manage.py")]
@@ -122,6 +147,8 @@ class Demo:
                 self.server.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.server.kill()
+        self.forge.stop()
+        stop_oauth(self)
         self.host.stop()
 
     # -- the story -------------------------------------------------------------
@@ -133,6 +160,7 @@ class Demo:
         host = self.host
         print(f"Example app:     {self.app_url}  (SQLite in {self.workdir})")
         print(f"Simulated Jira:  {host.url}  clientKey {host.client_key}")
+        print(f"Simulated Forge: JWKS {self.forge.jwks_url}, API gateway {self.forge.gateway_url}")
 
         def descriptor() -> str:
             d = host.fetch_descriptor(self.app_url + "/atlassian-connect.json")
@@ -145,7 +173,7 @@ class Demo:
         self.step("Fetch the app descriptor", descriptor)
 
         def install() -> str:
-            response = host.install()
+            response = host.install(installation_id=self.forge_site.id)
             self.expect(response.status_code == 204, f"installed answered {response.status_code}")
             forged = requests.post(
                 self.app_url + "/installed",
@@ -157,6 +185,7 @@ class Demo:
             )
             return (
                 f"signed install (RS256, kid {host.key.kid[:8]}…) accepted: 204\n"
+                f"it carries the Forge installationId {self.forge_site.id}\n"
                 f"an unsigned install with the same clientKey refused: 401 {forged.json()['code']}"
             )
 
@@ -238,6 +267,9 @@ class Demo:
             product_calls("via the app's /product page"),
         )
 
+        forge_steps(self)
+        oauth_steps(self)
+
         old_secret = host.shared_secret
         old_token = host.request_token("GET", "/hello", account_id=ALANA, secret=old_secret)
 
@@ -305,13 +337,19 @@ def serve(demo: Demo) -> None:
     )
     print(f"\nOpen {demo.host.url}/?module=hello in a browser to see the app as a Jira user would.")
     print(
-        f"The app runs on {demo.app_url}; the simulated site on {demo.host.url}. Ctrl-C stops both."
+        f"The app runs on {demo.app_url}; the simulated site on {demo.host.url}. "
+        "Ctrl-C (or SIGTERM) stops both.",
+        flush=True,
     )
     try:
         while demo.server is not None and demo.server.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:
-        print()
+        print("\nStopping the example project and the site.", flush=True)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main() -> int:
@@ -323,6 +361,9 @@ def main() -> int:
     )
     parser.add_argument("--port", type=int, help="port of the example app (default: a free one)")
     args = parser.parse_args()
+    # SIGTERM (a service manager, `kill`, a test) unwinds like Ctrl-C, so the
+    # `finally` below stops runserver and the site instead of orphaning them.
+    signal.signal(signal.SIGTERM, _interrupt)
     with tempfile.TemporaryDirectory(prefix="connect-demo-") as tmp:
         demo = Demo(Path(tmp), port=args.port)
         try:
@@ -340,6 +381,9 @@ def main() -> int:
                 )
             print("\nDEMO FAILED")
             return 1
+        except KeyboardInterrupt:
+            print("\nInterrupted; stopping the example project and the site.", flush=True)
+            return 130
         finally:
             demo.stop()
     print(

@@ -44,10 +44,67 @@ CLIENT: dict[str, Code] = {
         "user the offlineUserAuthToken mutation needs a fresh system token and the "
         "read:app-user-token scope (see the errors the gateway returned).",
     ),
+    # Service accounts (OAuth 2.0 client credentials, credentials.ServiceAccountClient).
+    "service_account_refused": Code(
+        0,
+        "The authorization server refused the service account's client credentials; "
+        "nothing was sent to the product.",
+        "Check the client id and secret of the service account's OAuth 2.0 credential "
+        "(admin.atlassian.com, Directory > Service accounts): the secret is shown once, "
+        "credentials expire and can be revoked there; the error attribute oauth_error "
+        "names what the server said.",
+    ),
+    "service_account_unavailable": Code(
+        0,
+        "No token could be had for the service account (the authorization server could "
+        "not be reached, failed, or did not answer with a token); nothing was sent.",
+        "Retried already: try again later, and check OAUTH_AUTH_URL.",
+    ),
     "secret_missing": Code(
         0,
         "The installation has no current shared secret; nothing was sent.",
         "It arrives with the 'installed' callback: reinstall the app on the site.",
+    ),
+    # OAuth 2.0 (3LO): a user's linked Atlassian account (threelo.grants, threelo.client).
+    "oauth_not_configured": Code(
+        0,
+        "OAuth 2.0 (3LO) is not configured; nothing was sent.",
+        'Set ATLASSIAN_CONNECT["OAUTH_CLIENT_ID"] and ["OAUTH_CLIENT_SECRET"] to the '
+        "client id and secret of your OAuth 2.0 integration in the Atlassian developer console.",
+    ),
+    "oauth_not_linked": Code(
+        0,
+        "This user has not linked an Atlassian account; nothing was sent.",
+        "Send the user to the connect view (/oauth/connect) to link their Atlassian account.",
+    ),
+    "oauth_site_not_linked": Code(
+        0,
+        "The linked Atlassian account gave no access to this site; nothing was sent.",
+        "Use a cloudId from the user's linked sites (accessible-resources), or send the "
+        "user to the connect view again to grant access to this site.",
+    ),
+    "oauth_grant_revoked": Code(
+        0,
+        "The user's link to their Atlassian account was revoked; nothing was sent.",
+        "The user must link the account again (the connect view asks for consent). Atlassian "
+        "refused the refresh token (invalid_grant): the user revoked the app's access, the "
+        "refresh token went unused for 90 days or is past 365 days since consent, or a "
+        "rotated refresh token was reused after its 10-minute window.",
+    ),
+    "oauth_grant_expired": Code(
+        0,
+        "The user's link to their Atlassian account has expired; nothing was sent.",
+        "The user must link the account again (the connect view). A grant without a refresh "
+        "token ends with its access token: add offline_access to OAUTH_SCOPES. Refresh "
+        "tokens end 90 days after their last use and 365 days after consent: run the "
+        "refresh_oauth_grants housekeeping job to keep used grants alive.",
+    ),
+    "oauth_token_failed": Code(
+        0,
+        "Atlassian's authorization server did not issue tokens.",
+        "See the error attributes oauth_error and status. A 401 (access_denied, "
+        "invalid_client): check OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET; a 5xx or a network "
+        "error: try again later, the stored refresh token is still valid.",
     ),
 }
 

@@ -110,4 +110,8 @@ def product(request: HttpRequest) -> HttpResponse:
         "Accept", ""
     ):
         return JsonResponse({"calls": calls})
+    # The page shows each answer as the JSON it was, pretty-printed (not a Python repr).
+    for call in calls:
+        if call["ok"]:
+            call["json"] = json.dumps(call["body"], indent=2, sort_keys=True, ensure_ascii=False)
     return render(request, "connect_demo/product.html", {"tenant": auth.tenant, "calls": calls})

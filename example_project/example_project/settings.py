@@ -14,8 +14,28 @@ DJANGO_DEBUG                      0 / 1
 DJANGO_SECRET_KEY                 a development key by default
 CONNECT_SECRET_GRACE_PERIOD       seconds a retired shared secret still verifies (900)
 CONNECT_KEY_FETCH_TIMEOUT         seconds to wait for Atlassian's install-key CDN (5)
+CONNECT_AP_JS_URL                 the AP bridge pages load (Atlassian's all.js; the demo sets the
+                                  simulated site's)
 DJANGO_LOG_LEVEL                  INFO (default) or DEBUG: DEBUG logs every logger, SQL included
                                   when DJANGO_DEBUG=1; tokens are redacted from every line
+DJANGO_SECURE_SSL_REDIRECT        0 (default) / 1: redirect http to https, except the Forge paths
+
+Forge Remote (Connect-on-Forge), off unless CONNECT_FORGE_APP_ID is set; without it
+the /forge/... URLs do not exist (404):
+
+CONNECT_FORGE_APP_ID              the manifest's app.id (ari:cloud:ecosystem::app/<uuid> or the uuid)
+CONNECT_FORGE_JWKS_URL            Forge's signing keys (default the production JWKS)
+CONNECT_FORGE_API_HOSTS           comma-separated hosts allowed in app.apiBaseUrl
+                                  (api.atlassian.com); a loopback host listed may use http
+CONNECT_FORGE_JWKS_MIN_REFRESH    least seconds between JWKS refetches an unknown kid triggers (60)
+
+OAuth 2.0 (3LO) account linking, off unless CONNECT_OAUTH_CLIENT_ID is set; without it
+the /oauth/... URLs do not exist (404). Django's login is at /accounts/login/:
+
+CONNECT_OAUTH_CLIENT_ID           the OAuth 2.0 integration's client id (developer console)
+CONNECT_OAUTH_CLIENT_SECRET       its secret
+CONNECT_OAUTH_AUTH_URL            Atlassian's authorization server (https://auth.atlassian.com)
+CONNECT_API_URL                   Atlassian's API gateway (https://api.atlassian.com)
 """
 
 import os
@@ -46,6 +66,10 @@ ALLOWED_HOSTS = sorted(
 CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
 # Behind a TLS-terminating tunnel or proxy the request arrives as http.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = os.environ.get("DJANGO_SECURE_SSL_REDIRECT", "0") == "1"
+# Forge follows no redirects (a 3xx is a failed invocation): never redirect its paths.
+# (APPEND_SLASH cannot: the Forge URLs match exactly as the manifest writes them.)
+SECURE_REDIRECT_EXEMPT = [r"^forge/"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -83,6 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django_atlassian_connect.context_processors.ap_js_url",
             ]
         },
     }
@@ -120,6 +145,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {"UNAUTHENTICATED_USER": None}
 
+# Django's own login (/accounts/login/): the users who link their Atlassian account.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/oauth/resources" if os.environ.get("CONNECT_OAUTH_CLIENT_ID") else "/admin/"
+
+# The AP bridge our pages load ({{ AP_JS_URL }}); the simulated site serves its own.
+AP_JS_URL = os.environ.get("CONNECT_AP_JS_URL", "https://connect-cdn.atl-paas.net/all.js")
+
 # The tenant model (the package default). Set here because connect_demo's
 # foreign key refers to it through settings, as your own models should.
 ATLASSIAN_CONNECT_TENANT_MODEL = "django_atlassian_connect.Tenant"
@@ -143,6 +175,21 @@ ATLASSIAN_CONNECT = {
     ),
     "SECRET_GRACE_PERIOD": int(os.environ.get("CONNECT_SECRET_GRACE_PERIOD", "900")),
     "KEY_FETCH_TIMEOUT": float(os.environ.get("CONNECT_KEY_FETCH_TIMEOUT", "5")),
+    # Forge Remote: None keeps it off (no /forge/... URLs, see urls.py).
+    "FORGE_APP_ID": os.environ.get("CONNECT_FORGE_APP_ID") or None,
+    "FORGE_JWKS_URL": os.environ.get(
+        "CONNECT_FORGE_JWKS_URL", "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
+    ),
+    "FORGE_API_HOSTS": env_list("CONNECT_FORGE_API_HOSTS", "api.atlassian.com"),
+    "FORGE_JWKS_MIN_REFRESH": int(os.environ.get("CONNECT_FORGE_JWKS_MIN_REFRESH", "60")),
+    # OAuth 2.0 (3LO): None keeps it off (no /oauth/... URLs, see urls.py). The
+    # callback is CONNECT_BASE_URL + "/oauth/callback" (register it in the console).
+    "OAUTH_CLIENT_ID": os.environ.get("CONNECT_OAUTH_CLIENT_ID") or None,
+    "OAUTH_CLIENT_SECRET": os.environ.get("CONNECT_OAUTH_CLIENT_SECRET") or None,
+    "OAUTH_AUTH_URL": os.environ.get("CONNECT_OAUTH_AUTH_URL", "https://auth.atlassian.com"),
+    "API_URL": os.environ.get("CONNECT_API_URL", "https://api.atlassian.com"),
+    "OAUTH_SCOPES": ["read:me", "read:jira-user", "read:jira-work"],
+    "OAUTH_REDIRECT_URL": "/oauth/resources",
     "DESCRIPTOR": {
         "modules": {
             "generalPages": [

@@ -32,10 +32,11 @@ class ExampleApp:
     env: dict[str, str]
     process: subprocess.Popen
     log_path: Path
+    manage_py: Path = MANAGE
 
     def manage(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, str(MANAGE), *args],
+            [sys.executable, str(self.manage_py), *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -54,8 +55,9 @@ def start_example_app(
     server: str = "runserver",
     workers: int = 2,
     threads: int = 32,
+    manage_py: Path = MANAGE,
 ) -> ExampleApp:
-    """Migrate, then serve the example project on a free port.
+    """Migrate, then serve the example project (or the project of ``manage_py``) on a free port.
 
     ``server="runserver"`` (default): Django's threaded development server.
     ``server="gunicorn"``: ``workers`` processes with ``threads`` threads each
@@ -85,7 +87,7 @@ def start_example_app(
     if extra_env:
         env.update(extra_env)
     migrate = subprocess.run(
-        [sys.executable, str(MANAGE), "migrate", "--noinput"],
+        [sys.executable, str(manage_py), "migrate", "--noinput"],
         env=env,
         capture_output=True,
         text=True,
@@ -130,7 +132,7 @@ def start_example_app(
             "--no-access-log",
         ]
     else:
-        command = [sys.executable, str(MANAGE), "runserver", "--noreload", f"127.0.0.1:{port}"]
+        command = [sys.executable, str(manage_py), "runserver", "--noreload", f"127.0.0.1:{port}"]
     process = subprocess.Popen(
         command,
         env=env,
@@ -149,7 +151,9 @@ def start_example_app(
     else:
         process.kill()
         raise AssertionError("runserver did not start:\n" + log_path.read_text())
-    return ExampleApp(base_url=base_url, env=env, process=process, log_path=log_path)
+    return ExampleApp(
+        base_url=base_url, env=env, process=process, log_path=log_path, manage_py=manage_py
+    )
 
 
 @pytest.fixture(scope="module")
