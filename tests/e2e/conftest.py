@@ -146,7 +146,7 @@ def start_example_app(
         try:
             requests.get(f"{base_url}/atlassian-connect.json", timeout=1)
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
             time.sleep(0.2)
     else:
         process.kill()
