@@ -26,21 +26,17 @@ reaches a log line, a message or a ``repr()``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from django.core.cache import caches
 
-from .. import crypto
 from ..conf import connect_settings
-from ..exceptions import ConnectClientError, SecretDecryptionError
+from ..exceptions import ConnectClientError
 from ..http import RETRY_STATUSES, new_session
+from ..token_cache import SharedTokenCache
 
 __all__ = [
     "BearerToken",
@@ -69,15 +65,6 @@ class BearerToken:
     expires_at: float
     scope: str = ""
 
-    def fresh(self, now: float) -> bool:
-        """Still handed out from the caches: more than :func:`margin` s left."""
-        return self.expires_at - margin() > now
-
-
-_memory: OrderedDict[str, BearerToken] = OrderedDict()
-_memory_lock = threading.Lock()
-_thread_locks: dict[str, threading.Lock] = {}
-
 
 def margin() -> float:
     """Seconds before ``expires_in`` runs out that a token is no longer handed out."""
@@ -88,10 +75,19 @@ def token_url() -> str:
     return str(connect_settings.OAUTH_AUTH_URL).rstrip("/") + "/oauth/token"
 
 
+_tokens: SharedTokenCache[BearerToken] = SharedTokenCache(
+    BearerToken,
+    cache_alias=lambda: str(connect_settings.TENANT_CACHE_ALIAS or "default"),
+    early=margin,
+    memory_size=MEMORY_SIZE,
+    lock_timeout=LOCK_TIMEOUT,
+    lock_wait=LOCK_WAIT,
+)
+
+
 def clear_memory_cache() -> None:
     """Forget the tokens this process holds (tests; the Django cache keeps its copy)."""
-    with _memory_lock:
-        _memory.clear()
+    _tokens.clear_memory()
 
 
 def _key(client_id: str, secret: str) -> str:
@@ -99,100 +95,14 @@ def _key(client_id: str, secret: str) -> str:
     return _PREFIX + hashlib.sha256(material).hexdigest()
 
 
-def _cache() -> Any:
-    return caches[connect_settings.TENANT_CACHE_ALIAS or "default"]
-
-
-def _remember(key: str, found: BearerToken) -> None:
-    with _memory_lock:
-        _memory[key] = found
-        _memory.move_to_end(key)
-        while len(_memory) > MEMORY_SIZE:
-            _memory.popitem(last=False)
-
-
-def _from_memory(key: str, now: float) -> BearerToken | None:
-    with _memory_lock:
-        found = _memory.get(key)
-        if found is not None and not found.fresh(now):
-            del _memory[key]
-            found = None
-    return found
-
-
-def _from_cache(key: str, now: float) -> BearerToken | None:
-    stored = _cache().get(key)
-    if not isinstance(stored, str):
-        return None
-    try:
-        data = json.loads(crypto.decrypt(stored))
-        found = BearerToken(str(data["token"]), float(data["expires_at"]), str(data["scope"]))
-    except (SecretDecryptionError, ValueError, KeyError, TypeError):
-        return None  # another key, or garbage: ask again
-    if not found.fresh(now):
-        return None
-    _remember(key, found)
-    return found
-
-
-def _store(key: str, found: BearerToken, now: float) -> None:
-    _remember(key, found)
-    timeout = int(found.expires_at - margin() - now)
-    if timeout > 0:
-        payload = {"token": found.token, "expires_at": found.expires_at, "scope": found.scope}
-        _cache().set(key, crypto.encrypt(json.dumps(payload)), timeout)
-
-
 def forget_token(client_id: str, secret: str) -> None:
     """Drop the cached token (the gateway refused it): the next call asks for a new one."""
-    key = _key(client_id, secret)
-    with _memory_lock:
-        _memory.pop(key, None)
-    _cache().delete(key)
-
-
-def _thread_lock(key: str) -> threading.Lock:
-    with _memory_lock:
-        return _thread_locks.setdefault(key, threading.Lock())
+    _tokens.forget(_key(client_id, secret))
 
 
 def get_token(client_id: str, secret: str, *, now: float | None = None) -> BearerToken:
     """The service account's bearer token: cached, else one request (see the module doc)."""
-    key = _key(client_id, secret)
-    found = _from_memory(key, time.time() if now is None else now)
-    if found is not None:
-        return found
-    with _thread_lock(key):
-        now = time.time() if now is None else now
-        found = _from_memory(key, now) or _from_cache(key, now)
-        if found is not None:
-            return found
-        cache, lock_key = _cache(), key + ":lock"
-        locked = cache.add(lock_key, 1, LOCK_TIMEOUT)
-        try:
-            if not locked:
-                found = _wait_for_other_process(key)
-                if found is not None:
-                    return found
-            found = request_token(client_id, secret)
-            _store(key, found, time.time())
-            return found
-        finally:
-            if locked:
-                cache.delete(lock_key)
-
-
-def _wait_for_other_process(key: str) -> BearerToken | None:
-    deadline = time.monotonic() + LOCK_WAIT
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        found = _from_cache(key, time.time())
-        if found is not None:
-            return found
-        if _cache().get(key + ":lock") is None:
-            # The winner gave up (its request failed): ask ourselves, now.
-            return _from_cache(key, time.time())
-    return None
+    return _tokens.get(_key(client_id, secret), lambda: request_token(client_id, secret), now=now)
 
 
 def _session() -> requests.Session:

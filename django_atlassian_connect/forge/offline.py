@@ -24,22 +24,18 @@ The mutation answers its errors with HTTP 200 (``errors[].message``, or
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from django.core.cache import caches
 
-from .. import crypto
 from ..conf import connect_settings
-from ..exceptions import ConnectClientError, SecretDecryptionError
+from ..exceptions import ConnectClientError
 from ..http import new_session, product_message
+from ..token_cache import SharedTokenCache
 
 __all__ = [
     "MUTATION",
@@ -73,20 +69,20 @@ class OfflineToken:
     token: str = field(repr=False)
     expires_at: float  # when the gateway stops taking it: issued + ttl
 
-    def fresh(self, now: float) -> bool:
-        """Still handed out from the caches: more than ``EARLY`` s left."""
-        return self.expires_at - EARLY > now
 
-
-_memory: OrderedDict[tuple[str, str], OfflineToken] = OrderedDict()
-_memory_lock = threading.Lock()
-_thread_locks: dict[tuple[str, str], threading.Lock] = {}
+_tokens: SharedTokenCache[OfflineToken] = SharedTokenCache(
+    OfflineToken,
+    cache_alias=lambda: str(connect_settings.FORGE_JWKS_CACHE_ALIAS),
+    early=lambda: EARLY,
+    memory_size=MEMORY_SIZE,
+    lock_timeout=LOCK_TIMEOUT,
+    lock_wait=LOCK_WAIT,
+)
 
 
 def clear_memory_cache() -> None:
     """Forget the tokens this process holds (tests; the Django cache keeps its copy)."""
-    with _memory_lock:
-        _memory.clear()
+    _tokens.clear_memory()
 
 
 def graphql_url(api_base_url: str) -> str:
@@ -99,61 +95,9 @@ def _cache_key(key: tuple[str, str]) -> str:
     return _PREFIX + hashlib.sha256("\0".join(key).encode("utf-8")).hexdigest()
 
 
-def _cache() -> Any:
-    return caches[connect_settings.FORGE_JWKS_CACHE_ALIAS]
-
-
-def _remember(key: tuple[str, str], found: OfflineToken) -> None:
-    with _memory_lock:
-        _memory[key] = found
-        _memory.move_to_end(key)
-        while len(_memory) > MEMORY_SIZE:
-            _memory.popitem(last=False)
-
-
-def _from_memory(key: tuple[str, str], now: float) -> OfflineToken | None:
-    with _memory_lock:
-        found = _memory.get(key)
-        if found is not None and not found.fresh(now):
-            del _memory[key]
-            found = None
-    return found
-
-
-def _from_cache(key: tuple[str, str], now: float) -> OfflineToken | None:
-    stored = _cache().get(_cache_key(key))
-    if not isinstance(stored, str):
-        return None
-    try:
-        data = json.loads(crypto.decrypt(stored))
-        found = OfflineToken(str(data["token"]), float(data["expires_at"]))
-    except (SecretDecryptionError, ValueError, KeyError, TypeError):
-        return None  # another key, or garbage: ask again
-    if not found.fresh(now):
-        return None
-    _remember(key, found)
-    return found
-
-
-def _store(key: tuple[str, str], found: OfflineToken, now: float) -> None:
-    _remember(key, found)
-    timeout = int(found.expires_at - EARLY - now)
-    if timeout > 0:
-        payload = json.dumps({"token": found.token, "expires_at": found.expires_at})
-        _cache().set(_cache_key(key), crypto.encrypt(payload), timeout)
-
-
 def forget_offline_token(installation_id: str, account_id: str) -> None:
     """Drop a cached token (the product refused it): the next call makes a new one."""
-    key = (installation_id, account_id)
-    with _memory_lock:
-        _memory.pop(key, None)
-    _cache().delete(_cache_key(key))
-
-
-def _thread_lock(key: tuple[str, str]) -> threading.Lock:
-    with _memory_lock:
-        return _thread_locks.setdefault(key, threading.Lock())
+    _tokens.forget(_cache_key((installation_id, account_id)))
 
 
 def get_offline_token(
@@ -169,40 +113,13 @@ def get_offline_token(
     ``installation`` needs ``installation_id`` and ``api_base_url``;
     ``context_id`` is the installation's site ARI (the mutation's ``contextIds``).
     """
-    key = (str(installation.installation_id), account_id)
-    found = _from_memory(key, time.time() if now is None else now)
-    if found is not None:
-        return found
-    with _thread_lock(key):
-        now = time.time() if now is None else now
-        found = _from_memory(key, now) or _from_cache(key, now)
-        if found is not None:
-            return found
-        cache, lock_key = _cache(), _cache_key(key) + ":lock"
-        locked = cache.add(lock_key, 1, LOCK_TIMEOUT)
-        try:
-            if not locked:
-                found = _wait_for_other_process(key)
-                if found is not None:
-                    return found
-            found = request_offline_token(
-                installation, account_id, system_token=system_token, context_id=context_id
-            )
-            _store(key, found, time.time())
-            return found
-        finally:
-            if locked:
-                cache.delete(lock_key)
-
-
-def _wait_for_other_process(key: tuple[str, str]) -> OfflineToken | None:
-    deadline = time.monotonic() + LOCK_WAIT
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        found = _from_cache(key, time.time())
-        if found is not None:
-            return found
-    return None
+    return _tokens.get(
+        _cache_key((str(installation.installation_id), account_id)),
+        lambda: request_offline_token(
+            installation, account_id, system_token=system_token, context_id=context_id
+        ),
+        now=now,
+    )
 
 
 def _session() -> requests.Session:
