@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import crypto
+from . import crypto, ratelimit
 from .models import (
     AccessToken,
     ForgeInstallation,
@@ -137,6 +137,7 @@ class TenantAdmin(admin.ModelAdmin):
         "last_verified_at",
         "verification_status",
         "verification_detail",
+        "rate_limit",
     )
     inlines = [
         SharedSecretInline,
@@ -145,6 +146,12 @@ class TenantAdmin(admin.ModelAdmin):
         LifecycleEventInline,
     ]
     actions = ["mark_uninstalled", "delete_permanently"]
+
+    @admin.display(description="rate limit")
+    def rate_limit(self, obj: Any) -> str:
+        """The quota the site last reported and any 429 backoff (shared cache, not the row)."""
+        key = obj.client_key
+        return ratelimit.describe(ratelimit.get_state(key), ratelimit.get_backoff(key))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Tenants come from verified installs only.

@@ -12,22 +12,25 @@ prepared (a fresh app JWT with its own qsh, or the user's bearer token); a
 URL outside the tenant's ``baseUrl`` is refused before anything is sent, and a
 redirect elsewhere loses the credentials. Error statuses raise
 :class:`~django_atlassian_connect.exceptions.ConnectAPIError` with a hint.
+Every answer's rate-limit headers are kept for the tenant in the shared cache
+(``client.rate_limit``); after a 429 every session of every process waits
+before calling the site again (:mod:`~django_atlassian_connect.ratelimit`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from . import oauth, tenant_cache
+from . import oauth, ratelimit, tenant_cache
 from .conf import connect_settings
 from .exceptions import ConnectClientError
-from .http import ConnectAPIError, TimeoutSession, configure_session, product_message
+from .http import ConnectAPIError, RateLimitedSession, configure_session, product_message
 from .models import AbstractTenant
 from .qsh import canonical_request, hash_canonical_request
 from .signing import SigningSecret, current_secret
@@ -62,18 +65,27 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
 
 
-class ConnectSession(TimeoutSession):
+class ConnectSession(RateLimitedSession):
     """A ``requests.Session`` bound to one tenant's site.
 
     Use the tenant-relative path (``/rest/api/3/myself``; on Confluence also
-    without ``/wiki``) or a full URL under the tenant's ``baseUrl``.
+    without ``/wiki``) or a full URL under the tenant's ``baseUrl``. Calls
+    count against the tenant's rate limits (:class:`RateLimitedSession`);
+    ``sleep`` and ``clock`` replace ``time.sleep``/``time.time`` in tests.
     """
 
     mode = "app"
 
-    def __init__(self, tenant: AbstractTenant, *, raise_for_status: bool = True) -> None:
-        super().__init__()
-        configure_session(self)
+    def __init__(
+        self,
+        tenant: AbstractTenant,
+        *,
+        raise_for_status: bool = True,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(sleep=sleep, clock=clock)
+        configure_session(self, observer=self.record_rate_limit)
         if not tenant.is_installed:
             raise ConnectClientError(
                 "tenant_not_installed",
@@ -81,6 +93,7 @@ class ConnectSession(TimeoutSession):
                 tenant=tenant,
             )
         self.tenant = tenant
+        self.rate_limit_key = tenant.client_key
         self.base_url = tenant.base_url.rstrip("/")
         self.base_origin = _origin(self.base_url)
         self.base_path = urlsplit(self.base_url).path.rstrip("/")
@@ -118,6 +131,9 @@ class ConnectSession(TimeoutSession):
 
     # -- requests hooks --------------------------------------------------------
 
+    def rate_limit_context(self) -> dict[str, Any]:
+        return {"tenant": self.tenant}
+
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:  # type: ignore[override]
@@ -149,6 +165,7 @@ class ConnectSession(TimeoutSession):
     def _check_response(
         self, response: requests.Response, *args: Any, **kwargs: Any
     ) -> requests.Response:
+        self.record_rate_limit(response.headers, response.status_code)
         if response.status_code < 400 or response.is_redirect:
             return response
         self.on_error(response)
@@ -179,10 +196,7 @@ class ConnectSession(TimeoutSession):
                 + product_says
             )
         if status == 429:
-            return (
-                f"Rate limited (Retry-After {response.headers.get('Retry-After', '?')} s); "
-                "retries are exhausted or the wait exceeded MAX_RETRY_AFTER."
-            )
+            return ratelimit.rate_limited_hint(response.headers, now=self.clock())
         return product_says.strip()
 
     def _forbidden_hint(self, method: str) -> str:
@@ -267,8 +281,10 @@ class UserSession(ConnectSession):
         scopes: Iterable[str] | str | None = None,
         *,
         raise_for_status: bool = True,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(tenant, raise_for_status=raise_for_status)
+        super().__init__(tenant, raise_for_status=raise_for_status, sleep=sleep, clock=clock)
         self.account_id = account_id
         self.scopes = oauth.normalise_scopes(scopes)
 
@@ -291,14 +307,28 @@ class UserSession(ConnectSession):
 
 
 class ConnectClient:
-    """Entry point for outbound calls to one tenant's site."""
+    """Entry point for outbound calls to one tenant's site.
 
-    def __init__(self, tenant: AbstractTenant) -> None:
+    ``sleep`` and ``clock`` (default ``time.sleep``, ``time.time``) are what
+    its sessions wait and tell time with before a call during a backoff.
+    """
+
+    def __init__(
+        self,
+        tenant: AbstractTenant,
+        *,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.tenant = tenant
+        self.sleep = sleep
+        self.clock = clock
 
     def as_app(self, *, raise_for_status: bool = True) -> ConnectSession:
         """A session that signs each request as the app (JWT, ``iss`` = app key)."""
-        return AppSession(self.tenant, raise_for_status=raise_for_status)
+        return AppSession(
+            self.tenant, raise_for_status=raise_for_status, sleep=self.sleep, clock=self.clock
+        )
 
     def as_user(
         self,
@@ -308,7 +338,24 @@ class ConnectClient:
         raise_for_status: bool = True,
     ) -> ConnectSession:
         """A session acting as ``account_id`` (OAuth 2.0 JWT bearer; needs ACT_AS_USER)."""
-        return UserSession(self.tenant, account_id, scopes, raise_for_status=raise_for_status)
+        return UserSession(
+            self.tenant,
+            account_id,
+            scopes,
+            raise_for_status=raise_for_status,
+            sleep=self.sleep,
+            clock=self.clock,
+        )
+
+    @property
+    def rate_limit(self) -> ratelimit.RateLimitState | None:
+        """The tenant's rate limits as last seen by any process (shared cache), or ``None``.
+
+        ``limit``, ``remaining``, ``reset`` (aware datetime), ``near_limit``,
+        ``reason`` (``RateLimit-Reason``), ``retry_after``, ``observed_at``.
+        The backoff after a 429, if one runs: ``ratelimit.get_backoff(client_key)``.
+        """
+        return ratelimit.get_state(self.tenant.client_key)
 
     def __repr__(self) -> str:
         return f"<ConnectClient {self.tenant.client_key!r} {self.tenant.base_url!r}>"

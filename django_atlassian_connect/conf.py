@@ -74,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
     "HTTP_RETRIES": 3,
     # Longest Retry-After (s) we wait for; a longer one fails the call instead.
     "MAX_RETRY_AFTER": 30,
+    # Where the product's rate limits are kept per tenant (last quota seen, backoff
+    # after a 429), shared by all processes; None: the TENANT_CACHE_ALIAS cache.
+    "RATE_LIMIT_CACHE_ALIAS": None,
     "APP_TOKEN_LIFETIME": 180,
     # Impersonation tokens.
     "ACCESS_TOKEN_MARGIN": 60,

@@ -42,6 +42,7 @@ __all__ = [
     "ConnectError",
     "ForgeAuthError",
     "ImpersonationError",
+    "RateLimitBackoffError",
     "SecretDecryptionError",
 ]
 
@@ -210,6 +211,31 @@ class ConnectClientError(ConnectError):
     status: int | None = None
     response: Any = None
     tenant: Any = None
+
+
+class RateLimitBackoffError(ConnectClientError):
+    """Not sent: the tenant's site answered 429, and the wait every process keeps
+    for it (:mod:`~django_atlassian_connect.ratelimit`) outlasts ``MAX_RETRY_AFTER``.
+
+    Its code is ``rate_limited_backoff``. Context: ``client_key``,
+    ``backoff_until`` (aware datetime: retry then), ``limited_at`` (when the
+    429 came), ``wait`` (seconds left), ``reason`` (``RateLimit-Reason``, or
+    ``""``), and ``tenant``, ``method``, ``url`` where known.
+    """
+
+    codes = frozenset({"rate_limited_backoff"})
+    repr_fields: ClassVar[tuple[str, ...]] = ("method", "client_key", "reason")
+
+    client_key: str | None = None
+    backoff_until: Any = None
+    limited_at: Any = None
+    wait: float = 0.0
+    reason: str = ""
+
+    def __init__(
+        self, detail: str | None = None, *, hint: str | None = None, **context: Any
+    ) -> None:
+        super().__init__("rate_limited_backoff", detail, hint=hint, **context)
 
 
 class ImpersonationError(ConnectClientError):

@@ -28,7 +28,10 @@ What it guarantees, for every credential alike:
 - an error status raises :class:`~django_atlassian_connect.http.ConnectAPIError`
   (unless ``raise_for_status=False``) whose hint :meth:`hint_for` writes;
 - ``context`` becomes attributes of every error raised (``exc.grant``,
-  ``exc.installation``, ...). ``repr()`` and messages never show a credential.
+  ``exc.installation``, ...). ``repr()`` and messages never show a credential;
+- with a ``rate_limit_key`` (the site's ``clientKey``), answers' rate-limit
+  headers are recorded and a 429's backoff is honoured by every process, as
+  for Connect sessions (:class:`~django_atlassian_connect.http.RateLimitedSession`).
 
 Subclasses adapt three hooks: :meth:`check_base_url` (is the base URL still
 allowed, e.g. by a setting), :meth:`authorize` (renew a token before use) and
@@ -45,8 +48,9 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
+from . import ratelimit
 from .exceptions import ConnectClientError
-from .http import ConnectAPIError, TimeoutSession, configure_session, product_message
+from .http import ConnectAPIError, RateLimitedSession, configure_session, product_message
 
 __all__ = ["GatewaySession", "origin"]
 
@@ -62,7 +66,7 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
 
 
-class GatewaySession(TimeoutSession):
+class GatewaySession(RateLimitedSession):
     """A ``requests.Session`` that sends one credential to one base URL only.
 
     ``GatewaySession(base_url, authorization, *, who, context=None,
@@ -71,7 +75,8 @@ class GatewaySession(TimeoutSession):
     for a redirect that stays under ``base_url``); it may raise a
     ``ConnectClientError`` to refuse the call before anything is sent.
     ``who`` names the credential in messages ("installation X's token");
-    ``context`` becomes attributes of the errors raised.
+    ``context`` becomes attributes of the errors raised. ``rate_limit_key``:
+    the tenant whose rate limits the calls count against (``None``: not kept).
     """
 
     #: The fix named when a URL outside ``base_url`` is refused.
@@ -87,9 +92,11 @@ class GatewaySession(TimeoutSession):
         who: str,
         context: Mapping[str, Any] | None = None,
         raise_for_status: bool = True,
+        rate_limit_key: str | None = None,
     ) -> None:
         super().__init__()
-        configure_session(self)
+        configure_session(self, observer=self.record_rate_limit)
+        self.rate_limit_key = rate_limit_key
         self.base_url = base_url.rstrip("/")
         self.base_origin = origin(self.base_url)
         self.base_path = urlsplit(self.base_url).path.rstrip("/")
@@ -152,13 +159,13 @@ class GatewaySession(TimeoutSession):
                 f"visible to {self.who}." + product_says
             )
         if status == 429:
-            return (
-                f"Rate limited (Retry-After {response.headers.get('Retry-After', '?')} s); "
-                "retries are exhausted or the wait exceeded MAX_RETRY_AFTER."
-            )
+            return ratelimit.rate_limited_hint(response.headers, now=self.clock())
         return said
 
     # -- requests hooks ----------------------------------------------------------
+
+    def rate_limit_context(self) -> dict[str, Any]:
+        return dict(self.context)
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
@@ -197,6 +204,7 @@ class GatewaySession(TimeoutSession):
     def _check_response(
         self, response: requests.Response, *args: Any, **kwargs: Any
     ) -> requests.Response:
+        self.record_rate_limit(response.headers, response.status_code)
         if response.status_code < 400 or response.is_redirect:
             return response
         self.on_error_response(response)

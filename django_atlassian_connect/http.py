@@ -1,15 +1,18 @@
 """The outbound layer: the one place ``requests`` sessions are configured.
 
 Default timeout (``HTTP_TIMEOUT``), a versioned User-Agent, and urllib3
-``Retry`` for 429/502/503/504 that honours ``Retry-After`` (capped at
-``MAX_RETRY_AFTER``) on idempotent methods. Also the product's error answers:
-:class:`ConnectAPIError` (a ``requests.HTTPError``, so it lives with
-``requests``) and :func:`product_message`.
+``Retry`` for 429/502/503/504 that honours ``Retry-After`` (else
+``X-RateLimit-Reset``; capped at ``MAX_RETRY_AFTER``) on idempotent methods.
+:class:`RateLimitedSession` keeps one tenant's rate limits in the shared cache
+(:mod:`~django_atlassian_connect.ratelimit`) and waits out its backoff before
+sending. Also the product's error answers: :class:`ConnectAPIError` (a
+``requests.HTTPError``, so it lives with ``requests``) and :func:`product_message`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import requests
@@ -17,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
-from . import __version__
+from . import __version__, ratelimit
 from .codes import API_CODES, api_code_for_status
 from .conf import connect_settings
 from .exceptions import ConnectClientError
@@ -90,25 +93,41 @@ class ConnectAPIError(ConnectClientError, requests.HTTPError):
         return int(self.status or 0)
 
 
+#: ``observer(headers, status)``: told of every answer urllib3 retries (each 429).
+RetryObserver = Callable[[Mapping[str, str], int], None]
+
+
 class CappedRetry(Retry):
     """A ``Retry`` that does not wait longer than ``max_retry_after`` seconds.
 
-    A longer ``Retry-After`` ends the retries: the caller gets the 429/503
-    at once instead of a request that hangs for minutes.
+    The wait is ``Retry-After`` (seconds or an HTTP-date; ``Beta-Retry-After``
+    too), else the time until ``X-RateLimit-Reset`` (or ``Beta-``); a garbage
+    value is ignored. A longer wait ends the retries: the caller gets the
+    429/503 at once instead of a request that hangs for minutes.
+    ``observer`` sees each answer that is retried or ends the retries, so a
+    429 is recorded even when a retry then succeeds.
     """
 
     max_retry_after: float = 30
+    observer: RetryObserver | None = None
 
     def new(self, **kw: Any) -> CappedRetry:
         new = super().new(**kw)
         new.max_retry_after = self.max_retry_after
+        new.observer = self.observer
         return new  # type: ignore[return-value]
+
+    def get_retry_after(self, response: Any) -> float | None:
+        # urllib3's own parser raises on a garbage Retry-After and knows no reset header.
+        return ratelimit.retry_wait(response.headers)
 
     def increment(  # type: ignore[override]
         self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
     ) -> Retry:
         response = kwargs.get("response")
         if response is not None:
+            if self.observer is not None:
+                self.observer(response.headers, response.status)
             retry_after = self.get_retry_after(response)
             if retry_after is not None and retry_after > self.max_retry_after:
                 raise MaxRetryError(
@@ -119,7 +138,12 @@ class CappedRetry(Retry):
         return super().increment(method, url, *args, **kwargs)
 
 
-def build_retry(*, methods: Collection[str] | None = None, total: int | None = None) -> Retry:
+def build_retry(
+    *,
+    methods: Collection[str] | None = None,
+    total: int | None = None,
+    observer: RetryObserver | None = None,
+) -> Retry:
     retry = CappedRetry(
         total=connect_settings.HTTP_RETRIES if total is None else total,
         connect=2,
@@ -133,6 +157,7 @@ def build_retry(*, methods: Collection[str] | None = None, total: int | None = N
         raise_on_status=False,
     )
     retry.max_retry_after = connect_settings.MAX_RETRY_AFTER
+    retry.observer = observer
     return retry
 
 
@@ -150,11 +175,67 @@ class TimeoutSession(requests.Session):
         return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
 
 
+class RateLimitedSession(TimeoutSession):
+    """A session whose calls count against one tenant's rate limits.
+
+    With a ``rate_limit_key`` (the tenant's ``clientKey``), every answer's
+    rate-limit headers are recorded in the shared cache and a 429 starts a
+    backoff that every process honours: before sending, the session sleeps
+    out a backoff of up to ``MAX_RETRY_AFTER`` seconds, or raises
+    :class:`~django_atlassian_connect.exceptions.RateLimitBackoffError`
+    (nothing sent). ``sleep`` and ``clock`` are injectable for tests.
+    Subclasses call :meth:`record_rate_limit` from their response hook.
+    """
+
+    rate_limit_key: str | None = None
+
+    def __init__(
+        self,
+        timeout: float | None = None,
+        *,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(timeout)
+        self.sleep = sleep or time.sleep
+        self.clock = clock or time.time
+
+    def rate_limit_context(self) -> dict[str, Any]:
+        """What a refusal names besides method and URL (e.g. ``tenant``)."""
+        return {}
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:  # type: ignore[override]
+        key = self.rate_limit_key
+        if key:
+            context = {
+                **self.rate_limit_context(),
+                "method": (method.decode() if isinstance(method, bytes) else method).upper(),
+                "url": url.decode() if isinstance(url, bytes) else url,
+            }
+            ratelimit.wait_for_backoff(
+                key,
+                max_wait=float(connect_settings.MAX_RETRY_AFTER),
+                sleep=self.sleep,
+                clock=self.clock,
+                **context,
+            )
+        return super().request(method, url, *args, **kwargs)
+
+    def record_rate_limit(self, headers: Mapping[str, str], status: int) -> None:
+        if self.rate_limit_key:
+            ratelimit.record(self.rate_limit_key, headers, status, now=self.clock())
+
+
 def configure_session(
-    session: requests.Session, *, retry_methods: Collection[str] | None = None
+    session: requests.Session,
+    *,
+    retry_methods: Collection[str] | None = None,
+    observer: RetryObserver | None = None,
 ) -> requests.Session:
     """Mount retrying adapters and set the User-Agent on ``session``."""
-    adapter = HTTPAdapter(max_retries=build_retry(methods=retry_methods))
+    adapter = HTTPAdapter(max_retries=build_retry(methods=retry_methods, observer=observer))
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT

@@ -14,10 +14,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import locks, signals, tenant_cache
+from . import locks, ratelimit, signals, tenant_cache
 from .client import ConnectClient
 from .conf import connect_settings
-from .exceptions import ConnectAPIError, ConnectClientError
+from .exceptions import ConnectAPIError, ConnectClientError, RateLimitBackoffError
 from .forge.installations import installations_running_out
 from .models import AbstractTenant, SeenLifecycleToken, SharedSecret, get_tenant_model
 from .oauth import refresh_access_tokens
@@ -78,12 +78,16 @@ def verify_installation(tenant: AbstractTenant) -> str:
 
     ``ok``; ``unauthorized`` (a 401: our shared secret is out of sync, the
     ``installation_verification_failed`` signal is sent); ``forbidden``;
-    ``error`` (network or 5xx: says nothing about the secret).
+    ``error`` (network or 5xx: says nothing about the secret);
+    ``deferred_rate_limited`` (not sent: the site's 429 backoff runs; nothing
+    recorded, the installation stays due).
     """
     path = verify_endpoint(tenant)
     try:
         ConnectClient(tenant).as_app().get(path)
         status, detail = "ok", f"GET {path} answered 2xx"
+    except RateLimitBackoffError:
+        return DEFERRED
     except ConnectAPIError as exc:
         status = {401: "unauthorized", 403: "forbidden"}.get(exc.status_code, "error")
         detail = str(exc)
@@ -107,6 +111,8 @@ def verify_installation(tenant: AbstractTenant) -> str:
 
 
 _OUTCOMES = ("ok", "unauthorized", "forbidden", "error")
+#: Left for a later run: the site's quota is nearly spent or a 429 is being waited out.
+DEFERRED = "deferred_rate_limited"
 
 
 def _due_installations(started_at: datetime, min_age: float) -> Any:
@@ -142,9 +148,15 @@ def verify_installations_batch(
     taken: verified since ``started_at - min_age`` (by a concurrent run),
     uninstalled or disabled. The chunk's rows are read in one query, after
     claiming, so what a concurrent run did is seen.
+
+    Deferred, and counted as ``deferred_rate_limited`` (only when some are):
+    an installation whose site reported NearLimit or answered 429 recently
+    (:func:`ratelimit.housekeeping_deferral`, shared by all processes). A
+    verification is never urgent; it stays due and a later run does it.
     """
     started_at = started_at or timezone.now()
-    counts = dict.fromkeys((*_OUTCOMES, "skipped"), 0)
+    counts = dict.fromkeys((*_OUTCOMES, "skipped", DEFERRED), 0)
+    deferred: list[str] = []
     claims: dict[str, str] = {}
     for pk in pks:
         token = locks.claim(f"verify_installation:{pk}")
@@ -155,12 +167,25 @@ def verify_installations_batch(
     try:
         due = _due_installations(started_at, min_age).filter(pk__in=list(claims)).order_by("pk")
         for tenant in due:
-            counts[verify_installation(tenant)] += 1
+            why = ratelimit.housekeeping_deferral(tenant.client_key)
+            outcome = DEFERRED if why else verify_installation(tenant)
+            counts[outcome] += 1
+            if outcome == DEFERRED:
+                deferred.append(f"{tenant.client_key} ({why or 'backoff'})")
             locks.release(f"verify_installation:{tenant.pk}", claims.pop(str(tenant.pk)))
     finally:
         counts["skipped"] += len(claims)
         for pk, token in claims.items():
             locks.release(f"verify_installation:{pk}", token)
+    if deferred:
+        # One line per chunk, not one per tenant: a quota running out affects many at once.
+        logger.info(
+            "verify_installations deferred %d installation(s) near their rate limit: %s",
+            len(deferred),
+            ", ".join(deferred),
+        )
+    else:
+        del counts[DEFERRED]
     return counts
 
 
@@ -172,18 +197,20 @@ def verify_installations(*, limit: int | None = None, min_age: float = 0) -> dic
     seconds before) in chunks of ``HOUSEKEEPING_CHUNK_SIZE``, one after the
     other; the Celery task spreads the same chunks over the workers
     (:func:`verify_installations_batch`). ``skipped`` appears when a
-    concurrent run held or had just verified some of them.
+    concurrent run held or had just verified some of them,
+    ``deferred_rate_limited`` when sites near their rate limit were left for later.
     """
     started_at = timezone.now()
-    counts: dict[str, Any] = dict.fromkeys((*_OUTCOMES, "skipped"), 0)
+    counts: dict[str, Any] = dict.fromkeys((*_OUTCOMES, "skipped", DEFERRED), 0)
     pks = due_installation_pks(started_at=started_at, min_age=min_age, limit=limit)
     for chunk in locks.chunks(pks):
         for key, value in verify_installations_batch(
             chunk, started_at=started_at, min_age=min_age
         ).items():
             counts[key] += value
-    if not counts["skipped"]:
-        del counts["skipped"]
+    for key in ("skipped", DEFERRED):
+        if not counts[key]:
+            del counts[key]
     return counts
 
 

@@ -4,14 +4,17 @@
 - on a worker the job dispatches one chunk task per HOUSEKEEPING_CHUNK_SIZE
   items (run here with Celery in eager mode);
 - a claim held elsewhere, or an item a concurrent run already did, is skipped:
-  two beats never do the same work twice.
+  two beats never do the same work twice;
+- a tenant whose site is near its rate limit (or in a 429 backoff) is left
+  for a later run, and counted as deferred.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
@@ -19,7 +22,7 @@ from celery import Celery, current_app
 from django.core.cache import cache
 from django.utils import timezone
 
-from django_atlassian_connect import locks, maintenance, oauth, tasks
+from django_atlassian_connect import locks, maintenance, oauth, ratelimit, tasks
 from django_atlassian_connect.models import AccessToken, SharedSecret, Tenant
 
 pytestmark = pytest.mark.django_db
@@ -229,3 +232,58 @@ def test_a_failing_lock_cache_does_not_stop_housekeeping(monkeypatch, caplog):
 def test_chunks_split_evenly():
     assert list(locks.chunks(range(5), 2)) == [[0, 1], [2, 3], [4]]
     assert list(locks.chunks([], 2)) == []
+
+
+# -- rate limits: housekeeping is not urgent ---------------------------------------------------
+
+
+def _near_limit(tenant, *, reset_in: float = 600) -> None:
+    reset = datetime.fromtimestamp(time.time() + reset_in, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers = {"X-RateLimit-Remaining": "3", "X-RateLimit-NearLimit": "true"}
+    ratelimit.record(tenant.client_key, {**headers, "X-RateLimit-Reset": reset}, 200)
+
+
+def test_tenants_near_their_rate_limit_are_deferred_and_stay_due(tenants, product, caplog):
+    _near_limit(tenants[0])
+    ratelimit.record(tenants[1].client_key, {"Retry-After": "60"}, 429)  # in backoff
+    caplog.set_level(logging.INFO, logger="django_atlassian_connect")
+    assert maintenance.verify_installations() == {
+        "ok": 3,
+        "unauthorized": 0,
+        "forbidden": 0,
+        "error": 0,
+        "deferred_rate_limited": 2,
+    }
+    assert calls_to_myself(product) == 3
+    for tenant in tenants[:2]:
+        tenant.refresh_from_db()
+        assert tenant.last_verified_at is None and tenant.verification_status == ""
+    lines = [r.getMessage() for r in caplog.records if "deferred" in r.getMessage()]
+    assert len(lines) == 1
+    assert f"{tenants[0].client_key} (near_limit)" in lines[0]
+    assert f"{tenants[1].client_key} (backoff)" in lines[0]
+    # The quota is back: the next run verifies exactly the two left over.
+    for tenant in tenants[:2]:
+        ratelimit.clear(tenant.client_key)
+    assert maintenance.verify_installations(min_age=3600)["ok"] == 2
+    assert calls_to_myself(product) == 5
+
+
+def test_a_near_limit_past_its_reset_defers_nothing(tenants, product):
+    _near_limit(tenants[0], reset_in=-1)
+    assert "deferred_rate_limited" not in maintenance.verify_installations()
+    assert calls_to_myself(product) == 5
+
+
+def test_a_chunk_task_counts_the_deferred(tenants, product, eager_worker):
+    _near_limit(tenants[0])
+    pks = [str(t.pk) for t in tenants[:2]]
+    result = tasks.verify_installations_chunk.delay(pks, timezone.now().timestamp(), 0).get()
+    assert result == {
+        "ok": 1,
+        "unauthorized": 0,
+        "forbidden": 0,
+        "error": 0,
+        "skipped": 0,
+        "deferred_rate_limited": 1,
+    }

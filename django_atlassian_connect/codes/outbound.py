@@ -25,6 +25,14 @@ CLIENT: dict[str, Code] = {
         "The URL is not under the tenant's baseUrl; nothing was sent.",
         "Use a path relative to the baseUrl, e.g. '/rest/api/3/myself'.",
     ),
+    "rate_limited_backoff": Code(
+        0,
+        "The tenant's site answered 429 and every process waits before calling it again; "
+        "nothing was sent.",
+        "The site's rate limit (RateLimit-Reason says which) was hit: the wait is longer "
+        "than MAX_RETRY_AFTER. Retry after the error's backoff_until; lower your call rate "
+        "or spread the work over time (see ConnectClient(tenant).rate_limit).",
+    ),
     "tenant_not_installed": Code(
         0,
         "The app is not installed on this site; nothing was sent.",

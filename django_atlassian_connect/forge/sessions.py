@@ -91,6 +91,7 @@ class ForgeSession(GatewaySession):
     ) -> None:
         self.installation = installation
         self.installation_id = str(installation.installation_id)
+        self._rate_limit_key: str | None = None
         super().__init__(
             api_base_url,
             lambda: f"Bearer {self._token}",
@@ -107,6 +108,23 @@ class ForgeSession(GatewaySession):
         self.token_kind = ""  # where the token came from, for hints (never the token)
         check_api_base_url(installation, self.api_base_url)
         self._renew(None, None)  # no token: raise now, before any request
+
+    @property
+    def rate_limit_key(self) -> str | None:  # type: ignore[override]
+        """The quota the calls count against: the same app on the same site, so a linked
+        Connect tenant's (Connect-on-Forge shares it), else the installation's own.
+        Looked up on the first call, not when the session is made."""
+        if self._rate_limit_key is None:
+            installation = self.installation
+            tenant = installation.tenant if getattr(installation, "tenant_id", None) else None
+            self._rate_limit_key = (
+                tenant.client_key if tenant is not None else f"forge:{self.installation_id}"
+            )
+        return self._rate_limit_key
+
+    @rate_limit_key.setter
+    def rate_limit_key(self, value: str | None) -> None:
+        self._rate_limit_key = value
 
     def __repr__(self) -> str:
         who = f" as {self.account_id}" if self.account_id else " as app"

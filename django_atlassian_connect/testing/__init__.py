@@ -8,7 +8,7 @@ Use them in your own tests to exercise Connect views with real tokens::
 They never talk to Atlassian: every server listens on 127.0.0.1.
 """
 
-from .host import ConnectHost, HostError
+from .host import ConnectHost, HostError, QuotaPolicy
 from .keyserver import InstallKeyPair, InstallKeyServer
 from .mint import context_token, install_token, request_token
 
@@ -17,6 +17,7 @@ __all__ = [
     "HostError",
     "InstallKeyPair",
     "InstallKeyServer",
+    "QuotaPolicy",
     "context_token",
     "install_token",
     "request_token",

@@ -188,16 +188,15 @@ def test_no_secret_reaches_logs_errors_reprs_admin_or_the_database(hygiene):
         seen(label, response)
         assert response.status_code == 401, (label, response.status_code)
 
-    # 5. outbound errors: rate limit, token endpoint failure, a secret the app never got
-    host.rate_limit = [3600]
+    # 5. outbound errors: token endpoint failure, a secret the app never got, a rate limit
     host.fail_token_endpoint = [500]
     running.db.execute("DELETE FROM django_atlassian_connect_accesstoken")
     response = seen(
-        "product errors",
+        "token endpoint failure",
         requests.get(host.page_url("product", account_id=USER, format="json"), timeout=60),
     )
     calls = {call["label"]: call for call in response.json()["calls"]}
-    assert not calls["as the app"]["ok"] and not calls["as the user"]["ok"], calls
+    assert calls["as the app"]["ok"] and not calls["as the user"]["ok"], calls
     # The site rotated its secret but the 'installed' callback never reached the
     # app: the app's calls (signed with the secret it has) are refused.
     app_secret = host.shared_secret
@@ -217,6 +216,14 @@ def test_no_secret_reaches_logs_errors_reprs_admin_or_the_database(hygiene):
     seen("housekeeping output", _Text(housekeeping.stdout + housekeeping.stderr))
     host.secrets.pop()
     host.secrets[-1].retired_at = None
+    # Last: after a 429 the app holds back every call to the site (Retry-After 3600 s).
+    host.rate_limit = [3600]
+    response = seen(
+        "product errors",
+        requests.get(host.page_url("product", account_id=USER, format="json"), timeout=60),
+    )
+    calls = {call["label"]: call for call in response.json()["calls"]}
+    assert not calls["as the app"]["ok"] and not calls["as the user"]["ok"], calls
 
     # 6. uninstall; a token afterwards
     host.uninstall()

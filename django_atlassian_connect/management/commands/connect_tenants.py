@@ -3,6 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db.models import Prefetch
 
+from django_atlassian_connect import ratelimit
 from django_atlassian_connect.checks import CONNECT_END_OF_SUPPORT
 from django_atlassian_connect.models import ForgeInstallation, get_tenant_model
 
@@ -18,10 +19,15 @@ def _token_state(installation: ForgeInstallation) -> str:
     )
 
 
+def _rate_limit(client_key: str) -> str:
+    return ratelimit.describe(ratelimit.get_state(client_key), ratelimit.get_backoff(client_key))
+
+
 class Command(BaseCommand):
     help = (
         "List installations: clientKey, site, state and current secret fingerprint; "
-        "--forge adds each tenant's Forge installations."
+        "--forge adds each tenant's Forge installations, --rate-limits the quota each "
+        "site last reported."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -32,8 +38,21 @@ class Command(BaseCommand):
             help="add each tenant's current Forge installation(s); an installed tenant "
             f"without one is marked '{NOT_READY}'",
         )
+        parser.add_argument(
+            "--rate-limits",
+            action="store_true",
+            help="end each line with the rate limit the site last reported (remaining/limit, "
+            "reset, near limit, reason) and any backoff after a 429, or 'rate limit -'",
+        )
 
-    def handle(self, *args: Any, all: bool = False, forge: bool = False, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        all: bool = False,
+        forge: bool = False,
+        rate_limits: bool = False,
+        **options: Any,
+    ) -> None:
         tenants = get_tenant_model()._default_manager.order_by("base_url")
         if not all:
             tenants = tenants.filter(is_installed=True)
@@ -55,8 +74,10 @@ class Command(BaseCommand):
                 f"{tenant.client_key}\t{tenant.base_url}\t{tenant.product_type or '-'}\t{state}\t"
                 f"secret {current_secret.fingerprint if current_secret else '-'}"
             )
+            # The last column, so the columns before it stay where scripts expect them.
+            limits = f"\trate limit {_rate_limit(tenant.client_key)}" if rate_limits else ""
             if not forge:
-                self.stdout.write(line)
+                self.stdout.write(line + limits)
                 continue
             installations = getattr(tenant, "current_forge", [])
             for installation in installations:
@@ -64,12 +85,13 @@ class Command(BaseCommand):
                     f"{line}\tforge {installation.installation_id}\t"
                     f"{installation.environment_type or '-'}\t"
                     f"linked by {installation.link_method or '-'}\t{_token_state(installation)}"
+                    + limits
                 )
             if not installations:
                 if tenant.is_installed:
                     not_ready += 1
                 self.stdout.write(
-                    f"{line}\tforge -" + (f"\t{NOT_READY}" if tenant.is_installed else "")
+                    f"{line}\tforge -" + (f"\t{NOT_READY}" if tenant.is_installed else "") + limits
                 )
         if not count:
             self.stdout.write(

@@ -27,12 +27,14 @@ The modules, one concern each (imports point down this list, never back):
 route table), ``lifecycle``, ``webhooks``, ``page`` (the browser page) →
 ``bridge`` (the AP bridge: ``static/all.js``, ``static/host.js``, tokens and
 ``AP.request`` for the page), ``auth_server`` → ``rest`` (route table) →
-``tokens``, ``credentials`` → ``state`` (records, errors, shared state).
+``tokens``, ``credentials`` → ``state`` (records, errors, shared state) →
+``quota`` (the points quota, ``QuotaPolicy``).
 """
 
 # Importable from here as before the split; ``X as X`` marks a re-export.
 from .auth_server import GRANT_TYPE as GRANT_TYPE
 from .cli import main as main
+from .quota import QuotaPolicy
 from .rest import SCOPE_FOR_METHOD as SCOPE_FOR_METHOD
 from .site import ConnectHost
 from .state import Account, HostError, Transport
@@ -40,4 +42,4 @@ from .state import IssuedToken as IssuedToken
 from .state import Refusal as Refusal
 from .state import SecretRecord as SecretRecord
 
-__all__ = ["Account", "ConnectHost", "HostError", "Transport"]
+__all__ = ["Account", "ConnectHost", "HostError", "QuotaPolicy", "Transport"]

@@ -1,9 +1,11 @@
 """The product's REST API: authorise each call, then answer it from a route table.
 
 A call is refused (with the exact reason) when the site rate-limits it, the app
-is not installed, its credentials do not verify (``credentials.py``), or the
-app's scopes lack what the method needs. Otherwise :data:`ROUTES`, keyed by
-(product, method, path pattern), picks the handler; no route is a 404.
+is not installed, its credentials do not verify (``credentials.py``), its
+points quota is spent (``quota.py``; every answer then carries the
+``X-RateLimit-*`` headers), or the app's scopes lack what the method needs.
+Otherwise :data:`ROUTES`, keyed by (product, method, path pattern), picks the
+handler; no route is a 404.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .credentials import CredentialChecker
+from .quota import Quota, QuotaPolicy
 from .state import Account, Refusal
 
 #: the scope a method needs (READ is also granted by WRITE or ADMIN)
@@ -139,7 +142,29 @@ class ProductRest(CredentialChecker):
             time.sleep(self.rest_latency)
         self._admit()
         principal, scopes = self._principal(method, raw_path, query, authorization)
-        return self._answer(method, raw_path, query, principal, scopes)
+        quota_headers = self._charge_quota()
+        try:
+            status, body, headers = self._answer(method, raw_path, query, principal, scopes)
+        except Refusal as refusal:
+            refusal.headers.update(quota_headers)
+            raise
+        return status, body, {**headers, **quota_headers}
+
+    def enforce_quota(
+        self, policy: QuotaPolicy | None, *, clock: Callable[[], float] = time.time
+    ) -> Quota | None:
+        """Charge the app's REST calls against ``policy`` from now on (``None``: no quota)."""
+        self.quota = Quota(policy, clock) if policy is not None else None
+        return self.quota
+
+    def _charge_quota(self) -> dict[str, str]:
+        """The quota headers of this call; a 429 once the points are spent."""
+        if self.quota is None:
+            return {}
+        allowed, headers = self.quota.charge(self.client_key)
+        if not allowed:
+            raise Refusal(429, f"rate limited: {self.quota.policy.reason}", headers)
+        return headers
 
     def rest_as_user(
         self, account_id: str, method: str, raw_path: str, query: str = ""

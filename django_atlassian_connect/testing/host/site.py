@@ -31,7 +31,9 @@ class ConnectHost(LifecycleDriver, WebhookSender, BrowserPage, AuthorizationServ
 
     ``context_token_lifetime`` (seconds, default 900) is how long a context
     token lives; make it short to see a page ask ``AP.context.getToken()``
-    for a fresh one.
+    for a fresh one. ``quota=QuotaPolicy(limit=10, window=3600)`` (or
+    ``host.enforce_quota(...)``) rate-limits the app's REST calls as Jira
+    Cloud does: ``X-RateLimit-*`` headers on every answer, 429 once spent.
     """
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:

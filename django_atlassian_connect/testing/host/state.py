@@ -4,7 +4,7 @@ The records (accounts, shared secrets, issued bearer tokens), the two errors
 (:class:`HostError` toward the test, :class:`Refusal` toward the app) and
 :class:`SiteState`, the base every part of :class:`ConnectHost` builds on:
 its attributes, the values derived from the app's descriptor, and the one
-outbound path to the app. Nothing here imports another module of this package.
+outbound path to the app. Of this package it imports only ``quota`` (no more).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import requests
 
 from ..keyserver import InstallKeyPair
 from ..server import LocalHTTPServer
+from .quota import Quota, QuotaPolicy
 
 #: ``transport(method, url, json_body, headers) -> response`` delivers the
 #: product's requests to the app (default: real HTTP with ``requests``). The
@@ -92,6 +93,7 @@ class SiteState(LocalHTTPServer):
         app_scopes: Iterable[str] | None = None,
         transport: Transport | None = None,
         context_token_lifetime: int = 900,
+        quota: QuotaPolicy | None = None,
     ) -> None:
         if product not in ("jira", "confluence"):
             raise ValueError("product is 'jira' or 'confluence'")
@@ -117,6 +119,8 @@ class SiteState(LocalHTTPServer):
         self.grants = 0
         self.log: list[dict[str, Any]] = []
         self.rate_limit: list[float] = []  # Retry-After values for the next REST calls
+        #: the points quota REST calls are charged against (``enforce_quota``); None: no quota
+        self.quota: Quota | None = Quota(quota) if quota is not None else None
         self.fail_token_endpoint: list[int] = []  # statuses for the next grant requests
         self.transport = transport
         #: seconds a context token lives (``AP.context.getToken()``, ``context_token()``);
