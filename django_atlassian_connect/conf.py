@@ -65,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     # such checks that refused tokens may trigger. Bounds how long another
     # process's change takes to reach a process-local cache (LocMemCache).
     "TENANT_CACHE_REVALIDATE": 1.0,
+    # Context tokens whose signature this process checked, kept until they
+    # expire (a front end sends one token many times); 0 turns this off.
+    "VERIFIED_TOKEN_CACHE_SIZE": 1024,
     # Install public keys.
     "KEY_CACHE_ALIAS": "default",
     "KEY_CACHE_TIMEOUT": 24 * 3600,

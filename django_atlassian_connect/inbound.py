@@ -12,7 +12,7 @@ import logging
 
 from django.http import HttpRequest
 
-from . import tenant_cache
+from . import tenant_cache, verified_tokens
 from .conf import connect_settings
 from .exceptions import ConnectAuthError, SecretDecryptionError
 from .identity import ConnectAuth, ConnectUser
@@ -176,6 +176,10 @@ def verify_request(
     if token is None:
         raise ConnectAuthError("token_missing", "The request carries no Connect JWT.")
     raw, _source = token
+    if context:
+        known = _known_context_token(raw, now, allow_disabled)
+        if known is not None:
+            return known
     parsed = parse_token(raw, max_length=connect_settings.MAX_TOKEN_LENGTH)
     require_algorithm(parsed, "HS256")
     client_key = unverified_issuer(parsed)
@@ -192,12 +196,40 @@ def verify_request(
             raise
         tenant, verified = _verify_against(fresher, parsed, client_key, now, allow_disabled)
     check_qsh(parsed, context=context, matches=None if context else RequestQsh(request))
+    if context and snapshot is not None and tenant is snapshot.tenant:
+        verified_tokens.remember(
+            raw, verified_tokens.VerifiedToken.of(client_key, snapshot, parsed, verified)
+        )
     return ConnectAuth(
         tenant=tenant,
         claims=parsed.claims,
         context_token=context,
         secret_fingerprint=verified.candidate.label,
         signed_with_retired_secret=verified.retired,
+    )
+
+
+def _known_context_token(raw: str, now: float | None, allow_disabled: bool) -> ConnectAuth | None:
+    """A context token this process verified against the tenant's current
+    snapshot: its times and the tenant's state checked again, not its signature.
+    ``None`` when unknown or verified against an older snapshot (verify in full)."""
+    known = verified_tokens.lookup(raw)
+    if known is None:
+        return None
+    snapshot, _cached = tenant_cache.get(known.client_key)
+    if snapshot is not known.snapshot:
+        verified_tokens.forget(raw)
+        return None
+    check_times(known.parsed, now=now, leeway=connect_settings.LEEWAY)
+    try:
+        check_tenant_state(snapshot.tenant, known.client_key, allow_disabled=allow_disabled)
+    except ConnectAuthError:
+        return None  # the full path refuses it, after asking the database when stale
+    return ConnectAuth(
+        tenant=snapshot.tenant,
+        claims=known.claims(),
+        context_token=True,
+        secret_fingerprint=known.verified.candidate.label,
     )
 
 
