@@ -17,6 +17,12 @@ week's lifetime and sent unchanged to both:
   (qsh of the request) — ``@connect_jwt_required`` vs ``addon.authenticate()``;
 - ``me``: ``GET /api/me`` with ``Authorization: JWT <context token>`` — DRF
   with ``ConnectContextJWTAuthentication`` vs ``addon.checkValidToken()``;
+  one token for every request, as a front end sends it (``AP.context.getToken()``
+  hands out the same token until it nears expiry): ours verifies its signature
+  once and remembers it (``VERIFIED_TOKEN_CACHE_SIZE``);
+- ``me_fresh``: the same with a new context token on every request
+  (``FRESH_TOKENS`` tokens round robin, more than that memo holds): many users
+  calling once each, nothing remembered;
 - ``hello_open``, ``me_open``: the unauthenticated twin of each, same answer,
   same middleware: framework cost without authentication.
 
@@ -32,7 +38,7 @@ every endpoint is measured on both servers back to back, which server goes
 first alternating per round; the figures are medians over the rounds.
 
 Memory: ``VmRSS`` of the gunicorn worker and of the node process after the
-first 10,000 requests (2,500 per endpoint).
+first 10,000 requests (2,000 per endpoint).
 
 Without node/npm (or when the npm install fails) the ACE half is skipped and
 says why; ours is still measured.
@@ -64,6 +70,7 @@ from benchmarks.common import (
     cpu_sets,
     example_env,
     free_port,
+    fresh_context_tokens,
     load,
     pinned,
     python_load,
@@ -75,8 +82,9 @@ ACE_VERSION = "11.5.3"
 APP_DIR = ROOT / "benchmarks" / "ace_app"
 CACHE = ROOT / ".bench-cache" / "ace"
 CONNECTIONS = 32
-WARM_REQUESTS = 2500  # per endpoint and server: 10,000 each before RSS is read
-ENDPOINTS = ("hello", "hello_open", "me", "me_open")
+WARM_REQUESTS = 2000  # per endpoint and server: 10,000 each before RSS is read
+ENDPOINTS = ("hello", "hello_open", "me", "me_fresh", "me_open")
+FRESH_TOKENS = 5000  # > VERIFIED_TOKEN_CACHE_SIZE (1024): round robin, every one a miss
 
 
 # -- ACE -----------------------------------------------------------------------------
@@ -244,11 +252,14 @@ def run(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, object]:
     tokens = bench_tokens()
     hello = f"{HELLO_QUERY}&jwt={tokens['hello']}"
     context = {"Authorization": f"JWT {tokens['context']}"}
-    requests_of = {
-        "hello": (f"/hello?{hello}", {}),
-        "hello_open": (f"/hello-open?{hello}", {}),
-        "me": ("/api/me", context),
-        "me_open": ("/api/me-open", context),
+    fresh = ("Authorization", [f"JWT {token}" for token in fresh_context_tokens(FRESH_TOKENS)])
+    # endpoint -> (target, headers, rotated header or None)
+    requests_of: dict[str, tuple[str, dict[str, str], tuple[str, list[str]] | None]] = {
+        "hello": (f"/hello?{hello}", {}, None),
+        "hello_open": (f"/hello-open?{hello}", {}, None),
+        "me": ("/api/me", context, None),
+        "me_fresh": ("/api/me", {}, fresh),
+        "me_open": ("/api/me-open", context, None),
     }
     result: dict[str, object] = {
         "seconds": seconds,
@@ -282,9 +293,14 @@ def run(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, object]:
 
         # Warm-up, checked: every endpoint answers 2xx on every server, then RSS.
         for base in servers.values():
-            for target, headers in requests_of.values():
+            for target, headers, rotate in requests_of.values():
                 python_load(
-                    base + target, headers, seconds=120, connections=4, max_requests=WARM_REQUESTS
+                    base + target,
+                    headers,
+                    seconds=120,
+                    connections=4,
+                    max_requests=WARM_REQUESTS,
+                    rotate=rotate,
                 )
         result["ours_rss_mib"] = rss_kib(gunicorn_worker(ours)) / 1024
         if ace is not None and "ace" in servers:
@@ -294,7 +310,7 @@ def run(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, object]:
         order = list(servers)
         for round_number in range(rounds):
             for endpoint in ENDPOINTS:
-                target, headers = requests_of[endpoint]
+                target, headers, rotate = requests_of[endpoint]
                 for name in order if round_number % 2 == 0 else reversed(order):
                     rps = load(
                         servers[name] + target,
@@ -302,6 +318,7 @@ def run(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, object]:
                         seconds=seconds,
                         connections=CONNECTIONS,
                         cpus=load_cpus,
+                        rotate=rotate,
                     )
                     samples[f"{name}_{endpoint}"].append(rps)
                     print(
@@ -314,9 +331,9 @@ def run(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, object]:
         result[f"{key}_rps"] = statistics.median(values)
     result["samples"] = samples
     for name in servers:
-        for endpoint in ("hello", "me"):
+        for endpoint, twin in (("hello", "hello"), ("me", "me"), ("me_fresh", "me")):
             auth = result[f"{name}_{endpoint}_rps"]
-            open_ = result[f"{name}_{endpoint}_open_rps"]
+            open_ = result[f"{name}_{twin}_open_rps"]
             result[f"{name}_{endpoint}_auth_overhead"] = 1 - auth / open_  # type: ignore[operator]
     if "ace" in servers:
         for endpoint in ENDPOINTS:

@@ -6,7 +6,9 @@ middleware stack, no server and no socket: a fresh WSGI environ per call,
 exactly what gunicorn hands the application.
 
 - ``<endpoint>_us``: microseconds per request, best of ``ROUNDS`` interleaved
-  rounds of ``CALLS`` requests (``hello``, ``hello_open``, ``me``, ``me_open``);
+  rounds of ``CALLS`` requests (``hello``, ``hello_open``, ``me``, ``me_open``,
+  and ``me_fresh``: ``/api/me`` with a new context token on every request,
+  ``FRESH_TOKENS`` round robin, more than the verified-token memo holds);
 - ``<endpoint>_auth_share``: the share of the request spent in our
   verification (``inbound.verify_request``), from a cProfile run;
 - ``<endpoint>_top``: the functions with the most own time under cProfile
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import cProfile
 import io
+import itertools
 import os
 import pstats
 import sys
@@ -26,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS = 2000
+FRESH_TOKENS = 5000  # > VERIFIED_TOKEN_CACHE_SIZE (1024): round robin, every one a miss
 ROUNDS = 7
 BASE_URL = "http://127.0.0.1:8000"
 
@@ -72,26 +76,31 @@ def run(calls: int = CALLS) -> dict[str, object]:
     _setup()
     from django.core.handlers.wsgi import WSGIHandler
 
-    from benchmarks.common import HELLO_QUERY, bench_tokens, seed_tenant
+    from benchmarks.common import HELLO_QUERY, bench_tokens, fresh_context_tokens, seed_tenant
 
     seed_tenant()
     tokens = bench_tokens()
+    fresh = itertools.cycle([f"JWT {token}" for token in fresh_context_tokens(FRESH_TOKENS)])
     context = {"HTTP_AUTHORIZATION": f"JWT {tokens['context']}"}
     endpoints = {
         "hello": ("/hello", f"{HELLO_QUERY}&jwt={tokens['hello']}", {}),
         "hello_open": ("/hello-open", f"{HELLO_QUERY}&jwt={tokens['hello']}", {}),
         "me": ("/api/me", "", context),
+        "me_fresh": ("/api/me", "", {}),
         "me_open": ("/api/me-open", "", context),
     }
     app = WSGIHandler()
 
     def caller(path: str, query: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
         template = _environ(path, query, headers)
+        rotate = path == "/api/me" and not headers  # me_fresh
 
         def call() -> None:
             status: list[str] = []
             environ = dict(template)
             environ["wsgi.input"] = io.BytesIO(b"")
+            if rotate:
+                environ["HTTP_AUTHORIZATION"] = next(fresh)
             response = app(environ, lambda s, h, *_: status.append(s))
             body = b"".join(response)
             response.close()  # as a WSGI server does: request_finished and its receivers
@@ -110,7 +119,7 @@ def run(calls: int = CALLS) -> dict[str, object]:
             best[name] = min(best[name], timeit.timeit(call, number=calls) / calls * 1e6)
     results: dict[str, object] = {f"{name}_us": value for name, value in best.items()}
 
-    for name in ("hello", "me"):
+    for name in ("hello", "me", "me_fresh"):
         profile = cProfile.Profile()
         profile.enable()
         for _ in range(calls):

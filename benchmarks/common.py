@@ -107,6 +107,23 @@ def seed_tenant() -> None:
     SharedSecret.for_secret(tenant, SHARED_SECRET).save()
 
 
+def fresh_context_tokens(count: int, lifetime: int = 7 * 24 * 3600) -> list[str]:
+    """``count`` different context tokens of the bench tenant (a ``jti`` each):
+    sent round robin, each request brings a token the server has not just seen."""
+    from django_atlassian_connect.testing import context_token
+
+    return [
+        context_token(
+            client_key=CLIENT_KEY,
+            secret=SHARED_SECRET,
+            account_id=ACCOUNT_ID,
+            lifetime=lifetime,
+            jti=f"bench-{number}",
+        )
+        for number in range(count)
+    ]
+
+
 def bench_tokens(lifetime: int = 7 * 24 * 3600) -> dict[str, str]:
     """``hello`` (a page token for GET /hello?HELLO_QUERY) and ``context`` tokens."""
     from django_atlassian_connect.testing import context_token, request_token
@@ -172,6 +189,21 @@ def pinned(command: list[str], cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus, *command] if cpus else command
 
 
+# wrk sends each request with the next value of one header, round robin: a new
+# token per request (WRK_ROTATE_FILE: one value per line; WRK_ROTATE_HEADER).
+_WRK_ROTATE = """
+local name = os.getenv("WRK_ROTATE_HEADER")
+local values = {}
+for line in io.lines(os.getenv("WRK_ROTATE_FILE")) do values[#values + 1] = line end
+local next_value = 0
+request = function()
+  next_value = next_value % #values + 1
+  wrk.headers[name] = values[next_value]
+  return wrk.format(nil, nil, wrk.headers)
+end
+"""
+
+
 def load(
     url: str,
     headers: dict[str, str] | None = None,
@@ -179,22 +211,42 @@ def load(
     seconds: float = 10,
     connections: int = 32,
     cpus: str | None = None,
+    rotate: tuple[str, list[str]] | None = None,
 ) -> float:
     """Requests per second at ``url``: wrk (one thread, ``connections`` connections)
-    when installed, else :func:`python_load`. Any non-2xx answer is an error."""
+    when installed, else :func:`python_load`. Any non-2xx answer is an error.
+
+    ``rotate=(header, values)``: each request carries the next value of that
+    header (round robin), e.g. a new token per request."""
     import re
     import shutil
     import subprocess
+    import tempfile
 
     wrk = shutil.which("wrk")
     if wrk is None:
-        return python_load(url, headers, seconds=seconds, connections=connections)
+        return python_load(url, headers, seconds=seconds, connections=connections, rotate=rotate)
     args = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
-    out = subprocess.run(
-        pinned([*args, url], cpus), capture_output=True, text=True, check=True, timeout=seconds + 60
-    ).stdout
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="dac-wrk-") as tmp:
+        if rotate is not None:
+            script, values = os.path.join(tmp, "rotate.lua"), os.path.join(tmp, "values")
+            with open(script, "w") as out:
+                out.write(_WRK_ROTATE)
+            with open(values, "w") as out:
+                out.write("\n".join(rotate[1]) + "\n")
+            env.update(WRK_ROTATE_HEADER=rotate[0], WRK_ROTATE_FILE=values)
+            args += ["-s", script]
+        out = subprocess.run(
+            pinned([*args, url], cpus),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+            env=env,
+        ).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     timeouts = re.search(r"timeout (\d+)", out)
     if non_2xx or (timeouts and int(timeouts.group(1))):
@@ -212,12 +264,15 @@ def python_load(
     seconds: float = 10,
     connections: int = 8,
     max_requests: int | None = None,
+    rotate: tuple[str, list[str]] | None = None,
 ) -> float:
     """Requests per second with ``connections`` threads of ``http.client``
     (keep-alive when the server keeps the connection). The fallback when wrk is
     missing: it needs more CPU per request than wrk, so fast servers measure
-    slower than they are. Stops after ``seconds`` or ``max_requests``."""
+    slower than they are. Stops after ``seconds`` or ``max_requests``.
+    ``rotate``: as for :func:`load`."""
     import http.client
+    import itertools
     import threading
     import time
     from urllib.parse import urlsplit
@@ -228,6 +283,7 @@ def python_load(
     done = [0]
     errors: list[str] = []
     lock = threading.Lock()
+    rotation = itertools.cycle(rotate[1]) if rotate else None
 
     def worker() -> None:
         conn: http.client.HTTPConnection | None = None
@@ -238,7 +294,11 @@ def python_load(
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-                conn.request("GET", target, headers=headers or {})
+                sent = dict(headers or {})
+                if rotate is not None and rotation is not None:
+                    with lock:
+                        sent[rotate[0]] = next(rotation)
+                conn.request("GET", target, headers=sent)
                 response = conn.getresponse()
                 response.read()
                 if not 200 <= response.status < 300:

@@ -205,7 +205,7 @@ def main_rows(r: dict[str, dict[str, Any]]) -> list[list[str]]:
             ),
         ],
         [
-            "`/api/me` throughput, gunicorn 2 workers",
+            "`/api/me` throughput, gunicorn 2 workers (one context token, remembered)",
             f"{e2e['auth_rps']:.0f} req/s",
             f"unauthenticated twin {e2e['open_rps']:.0f} req/s: **{e2e['ratio'] * 100:.0f} %**",
             "≥ 85 %",
@@ -215,38 +215,36 @@ def main_rows(r: dict[str, dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+ACE_ROWS = (
+    # endpoint, label, target ours/ACE (None: reported only)
+    ("hello", "`/hello` (page token, qsh)", 1.3),
+    ("hello_open", "`/hello-open`, its unauthenticated twin", None),
+    ("me", "`/api/me` (one context token, as a front end sends it)", 1.2),
+    ("me_fresh", "`/api/me`, a new context token on every request", 1.2),
+    ("me_open", "`/api/me-open`, its unauthenticated twin", None),
+)
+
+
 def ace_rows(ace: dict[str, Any]) -> list[list[str]]:
-    names = {"hello": "`/hello` (page token, qsh)", "me": "`/api/me` (context token)"}
-    targets = {"hello": 1.3, "me": 1.2}
     rows = []
-    for endpoint, label in names.items():
-        ours = ace[f"ours_{endpoint}_rps"]
-        ours_open = ace[f"ours_{endpoint}_open_rps"]
-        if "ace_skipped" in ace:
-            rows.append([label, f"{ours:.0f}", "—", "—", f"≥ {targets[endpoint]}", "skipped"])
-        else:
-            ratio = ace[f"ratio_{endpoint}"]
-            rows.append(
-                [
-                    label,
-                    f"{ours:.0f}",
-                    f"{ace[f'ace_{endpoint}_rps']:.0f}",
-                    f"**{ratio:.2f}**",
-                    f"≥ {targets[endpoint]}",
-                    verdict(ratio >= targets[endpoint]),
-                ]
-            )
-        twin = "`/hello-open`" if endpoint == "hello" else "`/api/me-open`"
-        ace_open = "—" if "ace_skipped" in ace else f"{ace[f'ace_{endpoint}_open_rps']:.0f}"
-        open_ratio = "—" if "ace_skipped" in ace else f"{ace[f'ratio_{endpoint}_open']:.2f}"
+    skipped = "ace_skipped" in ace
+    for endpoint, label, target in ACE_ROWS:
+        if f"ours_{endpoint}_rps" not in ace:
+            continue  # a result file from before this endpoint existed
+        ours = f"{ace[f'ours_{endpoint}_rps']:.0f}"
+        wanted = "—" if target is None else f"≥ {target}"
+        if skipped:
+            rows.append([label, ours, "—", "—", wanted, "skipped" if target else "—"])
+            continue
+        ratio = ace[f"ratio_{endpoint}"]
         rows.append(
             [
-                f"{twin}, its unauthenticated twin",
-                f"{ours_open:.0f}",
-                ace_open,
-                open_ratio,
-                "—",
-                "—",
+                label,
+                ours,
+                f"{ace[f'ace_{endpoint}_rps']:.0f}",
+                f"**{ratio:.2f}**" if target else f"{ratio:.2f}",
+                wanted,
+                verdict(ratio >= target) if target else "—",
             ]
         )
     return rows
@@ -254,13 +252,20 @@ def ace_rows(ace: dict[str, Any]) -> list[list[str]]:
 
 def overhead_rows(ace: dict[str, Any], views: dict[str, Any]) -> list[list[str]]:
     rows = []
-    for endpoint, label in (("hello", "`/hello`"), ("me", "`/api/me`")):
+    for endpoint, label in (
+        ("hello", "`/hello`"),
+        ("me", "`/api/me`, one context token"),
+        ("me_fresh", "`/api/me`, a new context token each time"),
+    ):
+        if f"ours_{endpoint}_auth_overhead" not in ace or f"{endpoint}_us" not in views:
+            continue
         ours = ace[f"ours_{endpoint}_auth_overhead"]
         theirs = (
             "—" if "ace_skipped" in ace else f"{ace[f'ace_{endpoint}_auth_overhead'] * 100:.0f} %"
         )
+        twin = "me" if endpoint.startswith("me") else endpoint
         in_process = (
-            f"{views[f'{endpoint}_us']:.0f} vs {views[f'{endpoint}_open_us']:.0f} µs; "
+            f"{views[f'{endpoint}_us']:.0f} vs {views[f'{twin}_open_us']:.0f} µs; "
             f"verification {views[f'{endpoint}_auth_share'] * 100:.0f} % of the profile"
         )
         rows.append(
@@ -329,7 +334,15 @@ HOW = """\
   in chunk tasks; wall time until every tenant's `last_verified_at` is set. The simulated site
   (`testing.host.ConnectHost`, `rest_latency`) checks each JWT as the product does.
 - **Throughput, 2 workers** (`bench_e2e`): gunicorn with 2 sync workers, `wrk -t2 -c8`, the load
-  generator on the same 2 cores; the twin is run before and after, averaged.
+  generator on the same 2 cores; the twin is run before and after, averaged. One context token
+  for every request: after its first use each worker remembers it (`VERIFIED_TOKEN_CACHE_SIZE`).
+- **One context token or a new one per request** (`/api/me` in `bench_ace` and `bench_views`):
+  a front end sends the same context token with every call until it nears expiry, so each
+  process verifies its signature once and then checks only its times and the tenant's state.
+  `me_fresh` sends 5,000 different tokens round robin (more than the 1,024 a process
+  remembers): every request is verified in full, as when many users call once each. Page
+  tokens (`/hello`) are always verified in full; the benchmark's one page token costs what a
+  new page load's token costs.
 
 ## Reproduce
 

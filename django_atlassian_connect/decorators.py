@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -33,18 +33,21 @@ def _origin(url: str) -> str | None:
     return None
 
 
+# Every page of a tenant gets the same policy: computed once per pair of URLs.
+@lru_cache(maxsize=1024)
+def _frame_ancestors(base_url: str, display_url: str) -> str | None:
+    origins = {origin for origin in (_origin(base_url), _origin(display_url)) if origin}
+    return "frame-ancestors " + " ".join(sorted(origins)) if origins else None
+
+
 def _allow_framing_by_tenant(response: HttpResponse, auth: ConnectAuth) -> None:
     """Let the tenant's site (and only it) show this page in its iframe."""
     response.xframe_options_exempt = True  # type: ignore[attr-defined]
     if "Content-Security-Policy" in response:
         return
-    origins = {
-        origin
-        for origin in (_origin(auth.tenant.base_url), _origin(auth.tenant.display_url))
-        if origin
-    }
-    if origins:
-        response["Content-Security-Policy"] = "frame-ancestors " + " ".join(sorted(origins))
+    policy = _frame_ancestors(auth.tenant.base_url or "", auth.tenant.display_url or "")
+    if policy:
+        response["Content-Security-Policy"] = policy
 
 
 def _verify(

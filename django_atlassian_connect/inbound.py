@@ -34,6 +34,7 @@ from .tokens import (
     require_algorithm,
     require_claims,
     verify_hs256_with_secrets,
+    with_fresh_claims,
 )
 
 __all__ = [
@@ -198,7 +199,7 @@ def verify_request(
     check_qsh(parsed, context=context, matches=None if context else RequestQsh(request))
     if context and snapshot is not None and tenant is snapshot.tenant:
         verified_tokens.remember(
-            raw, verified_tokens.VerifiedToken.of(client_key, snapshot, parsed, verified)
+            raw, verified_tokens.VerifiedToken(client_key, snapshot, parsed, verified)
         )
     return ConnectAuth(
         tenant=tenant,
@@ -220,14 +221,15 @@ def _known_context_token(raw: str, now: float | None, allow_disabled: bool) -> C
     if snapshot is not known.snapshot:
         verified_tokens.forget(raw)
         return None
-    check_times(known.parsed, now=now, leeway=connect_settings.LEEWAY)
+    parsed = with_fresh_claims(known.parsed)
+    check_times(parsed, now=now, leeway=connect_settings.LEEWAY)
     try:
         check_tenant_state(snapshot.tenant, known.client_key, allow_disabled=allow_disabled)
     except ConnectAuthError:
         return None  # the full path refuses it, after asking the database when stale
     return ConnectAuth(
         tenant=snapshot.tenant,
-        claims=known.claims(),
+        claims=parsed.claims,
         context_token=True,
         secret_fingerprint=known.verified.candidate.label,
     )

@@ -20,8 +20,6 @@ first; 0 turns it off). Tokens are kept in memory only, never logged.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import threading
 from typing import Any, NamedTuple
 
@@ -35,31 +33,17 @@ __all__ = ["VerifiedToken", "clear", "forget", "lookup", "remember"]
 
 
 class VerifiedToken(NamedTuple):
-    """What a full verification established about one raw token."""
+    """What a full verification established about one raw token.
+
+    ``parsed.claims`` may have been edited by the view of the request that
+    verified it: a hit decodes them again from ``parsed.signing_input``
+    (:func:`tokens.with_fresh_claims`), the bytes the signature covers.
+    """
 
     client_key: str
     snapshot: TenantSnapshot
     parsed: ParsedToken
     verified: VerifiedSecret
-    claims_json: str
-
-    @classmethod
-    def of(
-        cls,
-        client_key: str,
-        snapshot: TenantSnapshot,
-        parsed: ParsedToken,
-        verified: VerifiedSecret,
-    ) -> VerifiedToken:
-        dumped = json.dumps(parsed.claims)
-        # A private copy: the first request's view gets parsed.claims itself.
-        private = dataclasses.replace(parsed, claims=json.loads(dumped))
-        return cls(client_key, snapshot, private, verified, dumped)
-
-    def claims(self) -> dict[str, Any]:
-        """A fresh copy of the claims: a view may edit its own, never the next one's."""
-        # Decoding the JSON again is cheaper than copy.deepcopy() of the same dict.
-        return json.loads(self.claims_json)  # type: ignore[no-any-return]
 
 
 _entries: dict[str, VerifiedToken] = {}

@@ -23,6 +23,7 @@ from .parse import (
     parse_token,
     require_algorithm,
     require_claims,
+    with_fresh_claims,
 )
 from .signatures import (
     SecretCandidate,
@@ -53,4 +54,5 @@ __all__ = [
     "rs256_signature_valid",
     "verify_hs256_with_secrets",
     "verify_rs256",
+    "with_fresh_claims",
 ]

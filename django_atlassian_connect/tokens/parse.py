@@ -8,6 +8,7 @@ the endpoint fixes, and the claims it requires.
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import functools
 import json
 import math
@@ -146,6 +147,16 @@ def parse_token(token: str, *, max_length: int = 16384) -> ParsedToken:
         signing_input=f"{parts[0]}.{parts[1]}".encode("ascii"),
         signature=signature,
     )
+
+
+def with_fresh_claims(parsed: ParsedToken) -> ParsedToken:
+    """``parsed`` with its claims decoded again from the signed bytes.
+
+    The claims exactly as signed, whatever a caller did to ``parsed.claims``
+    since; a new dict (nested ones too) that the caller may edit.
+    """
+    segment = parsed.signing_input.split(b".", 1)[1].decode("ascii")
+    return dataclasses.replace(parsed, claims=_json_object(_b64decode(segment), "claims"))
 
 
 def require_algorithm(parsed: ParsedToken, expected: str) -> None:
