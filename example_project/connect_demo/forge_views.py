@@ -13,13 +13,16 @@ never a 500, and never a 401 (Forge reads a 401 as "your FIT was refused"):
 - 409: no usable token, nothing was sent (``forge_token_expired``,
   ``forge_user_token_unavailable``): the next invocation or hourly trigger
   brings one, or there is no user in session;
-- 503 with ``Retry-After``: the product rate-limited us or could not be reached;
+- 503 with ``Retry-After``: the product rate-limited us (or its 429 backoff,
+  ``rate_limited_backoff``, still runs: ``Retry-After`` is what is left of it)
+  or could not be reached;
 - 502: the product answered with another error (its status in ``productStatus``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import requests
@@ -32,7 +35,11 @@ from django_atlassian_connect.authentication import (
     ForgeInvocationAuthentication,
 )
 from django_atlassian_connect.decorators import forge_invocation_required
-from django_atlassian_connect.exceptions import ConnectAPIError, ConnectClientError
+from django_atlassian_connect.exceptions import (
+    ConnectAPIError,
+    ConnectClientError,
+    RateLimitBackoffError,
+)
 from django_atlassian_connect.forge.client import ForgeClient
 from django_atlassian_connect.forge.context import ForgeContext
 from django_atlassian_connect.permissions import IsForgeInvocation
@@ -64,18 +71,31 @@ class ForgeMeView(APIView):
         )
 
 
-def _error(status: int, code: str, detail: str, hint: str = "", **extra: Any) -> JsonResponse:
+def _error(
+    status: int,
+    code: str,
+    detail: str,
+    hint: str = "",
+    *,
+    retry_after: str = RETRY_AFTER,
+    **extra: Any,
+) -> JsonResponse:
     body: dict[str, Any] = {"detail": detail, "code": code}
     if hint:
         body["hint"] = hint
     body.update(extra)
     response = JsonResponse(body, status=status)
     if status == 503:
-        response["Retry-After"] = RETRY_AFTER
+        response["Retry-After"] = retry_after
     return response
 
 
 def _client_error(exc: ConnectClientError) -> JsonResponse:
+    if isinstance(exc, RateLimitBackoffError):
+        # Nothing was sent: the site's 429 backoff runs for every process; say until when.
+        return _error(
+            503, exc.code, exc.detail, exc.hint, retry_after=str(max(1, math.ceil(exc.wait)))
+        )
     if isinstance(exc, ConnectAPIError):
         if exc.code == "api_rate_limited":
             return _error(503, exc.code, exc.detail, exc.hint, productStatus=exc.status_code)

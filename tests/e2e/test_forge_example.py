@@ -157,6 +157,22 @@ def test_myself_product_errors_are_502_not_500(app, forge, installation):
     assert response.json()["productStatus"] == 500
 
 
+def test_myself_rate_limited_is_503_then_waits_without_calling(app, forge):
+    """A 429 longer than MAX_RETRY_AFTER: 503 now, then the backoff answers 503
+    with what is left of it as Retry-After, and nothing reaches the gateway."""
+    own = forge.add_installation("jira")  # its own quota: other tests are not held back
+    forge.gateway.rate_limit(retry_after=600)
+    first = forge.invoke("/forge/myself", "GET", installation=own)
+    assert first.status_code == 503, first.text
+    assert first.json()["code"] == "api_rate_limited"
+    before = len(forge.gateway.log)
+    second = forge.invoke("/forge/myself", "GET", installation=own)
+    assert second.status_code == 503, second.text
+    assert second.json()["code"] == "rate_limited_backoff" and second.json()["hint"]
+    assert 500 < int(second.headers["Retry-After"]) <= 600
+    assert len(forge.gateway.log) == before
+
+
 def test_scheduled_trigger(app, forge, installation):
     response = forge.trigger_scheduled(installation)
     assert response.status_code == 204, response.text
