@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
 import time
 from collections.abc import Iterable
@@ -66,9 +68,17 @@ def rs256_signature_valid(parsed: ParsedToken, public_key: RSAPublicKey) -> bool
     return bool(_RSA_SHA256.verify(parsed.signing_input, public_key, parsed.signature))
 
 
+# An HMAC keyed once per secret: each token then costs a copy and one pass over
+# its bytes, not a key schedule and a digest lookup in OpenSSL's provider store.
+@functools.lru_cache(maxsize=256)
+def _keyed_hmac(secret: str) -> hmac.HMAC:
+    return hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+
+
 def hs256_signature_valid(parsed: ParsedToken, secret: str) -> bool:
-    expected = hmac.digest(secret.encode("utf-8"), parsed.signing_input, "sha256")
-    return hmac.compare_digest(expected, parsed.signature)
+    mac = _keyed_hmac(secret).copy()
+    mac.update(parsed.signing_input)
+    return hmac.compare_digest(mac.digest(), parsed.signature)
 
 
 def verify_hs256_with_secrets(
