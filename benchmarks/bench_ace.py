@@ -37,6 +37,12 @@ connections, ``seconds`` per run) or, without wrk, a threaded Python client
 every endpoint is measured on both servers back to back, which server goes
 first alternating per round; the figures are medians over the rounds.
 
+Per CPU-second: each run also reads the CPU time (user + system, every
+thread) the server's processes used (``/proc/<pid>/stat``: the gunicorn master
+and worker; node): requests completed per CPU-second is throughput per core
+without the time other load took from the server's core, steadier than
+requests/s on a machine that is not quiet.
+
 Memory: ``VmRSS`` of the gunicorn worker and of the node process after the
 first 10,000 requests (2,000 per endpoint).
 
@@ -67,11 +73,12 @@ from benchmarks.common import (
     SHARED_SECRET,
     SITE_URL,
     bench_tokens,
+    cpu_seconds,
     cpu_sets,
     example_env,
     free_port,
     fresh_context_tokens,
-    load,
+    load_run,
     pinned,
     python_load,
     rss_kib,
@@ -243,7 +250,7 @@ def stop(process: subprocess.Popen | None) -> None:
 
 
 SECONDS = int(os.environ.get("BENCH_ACE_SECONDS", "10"))
-ROUNDS = int(os.environ.get("BENCH_ACE_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ACE_ROUNDS", "5"))
 
 
 def run(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, object]:
@@ -306,13 +313,20 @@ def run(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, object]:
         if ace is not None and "ace" in servers:
             result["ace_rss_mib"] = rss_kib(ace.pid) / 1024
 
+        # The CPU the server spends (all its processes and threads): requests per
+        # CPU-second is throughput per core without what other load takes from it.
+        server_pids = {"ours": [ours.pid, gunicorn_worker(ours)]}
+        if ace is not None and "ace" in servers:
+            server_pids["ace"] = [ace.pid]
         samples: dict[str, list[float]] = {f"{s}_{e}": [] for s in servers for e in ENDPOINTS}
+        per_cpu: dict[str, list[float]] = {f"{s}_{e}": [] for s in servers for e in ENDPOINTS}
         order = list(servers)
         for round_number in range(rounds):
             for endpoint in ENDPOINTS:
                 target, headers, rotate = requests_of[endpoint]
                 for name in order if round_number % 2 == 0 else reversed(order):
-                    rps = load(
+                    cpu_before = cpu_seconds(server_pids[name])
+                    rps, count = load_run(
                         servers[name] + target,
                         headers,
                         seconds=seconds,
@@ -320,25 +334,37 @@ def run(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, object]:
                         cpus=load_cpus,
                         rotate=rotate,
                     )
+                    used = cpu_seconds(server_pids[name]) - cpu_before
                     samples[f"{name}_{endpoint}"].append(rps)
+                    per_cpu[f"{name}_{endpoint}"].append(count / used if used else 0.0)
                     print(
-                        f"  round {round_number + 1} {name} {endpoint}: {rps:.0f} req/s", flush=True
+                        f"  round {round_number + 1} {name} {endpoint}: {rps:.0f} req/s, "
+                        f"{per_cpu[f'{name}_{endpoint}'][-1]:.0f} per CPU-second",
+                        flush=True,
                     )
     finally:
         stop(ours)
         stop(ace)
     for key, values in samples.items():
         result[f"{key}_rps"] = statistics.median(values)
+        result[f"{key}_per_cpu_s"] = statistics.median(per_cpu[key])
     result["samples"] = samples
+    result["samples_per_cpu_s"] = per_cpu
     for name in servers:
         for endpoint, twin in (("hello", "hello"), ("me", "me"), ("me_fresh", "me")):
             auth = result[f"{name}_{endpoint}_rps"]
             open_ = result[f"{name}_{twin}_open_rps"]
             result[f"{name}_{endpoint}_auth_overhead"] = 1 - auth / open_  # type: ignore[operator]
+            result[f"{name}_{endpoint}_auth_overhead_cpu"] = 1 - (
+                result[f"{name}_{endpoint}_per_cpu_s"] / result[f"{name}_{twin}_open_per_cpu_s"]  # type: ignore[operator]
+            )
     if "ace" in servers:
         for endpoint in ENDPOINTS:
             result[f"ratio_{endpoint}"] = (
                 result[f"ours_{endpoint}_rps"] / result[f"ace_{endpoint}_rps"]  # type: ignore[operator]
+            )
+            result[f"cpu_ratio_{endpoint}"] = (
+                result[f"ours_{endpoint}_per_cpu_s"] / result[f"ace_{endpoint}_per_cpu_s"]  # type: ignore[operator]
             )
     return result
 

@@ -7,6 +7,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
@@ -218,6 +219,21 @@ def load(
 
     ``rotate=(header, values)``: each request carries the next value of that
     header (round robin), e.g. a new token per request."""
+    return load_run(
+        url, headers, seconds=seconds, connections=connections, cpus=cpus, rotate=rotate
+    )[0]
+
+
+def load_run(
+    url: str,
+    headers: dict[str, str] | None = None,
+    *,
+    seconds: float = 10,
+    connections: int = 32,
+    cpus: str | None = None,
+    rotate: tuple[str, list[str]] | None = None,
+) -> tuple[float, int]:
+    """:func:`load`, answering ``(requests per second, requests completed)``."""
     import re
     import shutil
     import subprocess
@@ -225,7 +241,9 @@ def load(
 
     wrk = shutil.which("wrk")
     if wrk is None:
-        return python_load(url, headers, seconds=seconds, connections=connections, rotate=rotate)
+        started = time.monotonic()
+        rps = python_load(url, headers, seconds=seconds, connections=connections, rotate=rotate)
+        return rps, round(rps * (time.monotonic() - started))
     args = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
@@ -252,9 +270,10 @@ def load(
     if non_2xx or (timeouts and int(timeouts.group(1))):
         raise RuntimeError(f"failed requests at {url}:\n{out}")
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
+    count = re.search(r"(\d+) requests in", out)
+    if match is None or count is None:
         raise RuntimeError(f"cannot read wrk's answer:\n{out}")
-    return float(match.group(1))
+    return float(match.group(1)), int(count.group(1))
 
 
 def python_load(
@@ -321,6 +340,16 @@ def python_load(
     if errors:
         raise RuntimeError(errors[0])
     return done[0] / (time.monotonic() - started)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system, all threads) the processes ``pids`` used so far."""
+    ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
