@@ -420,12 +420,13 @@ def write_page(results: dict[str, dict[str, Any]], elapsed: float) -> None:
         *([f"**{note}**", ""] if note else []),
         *(
             [
-                f"Re-run at {results['rerun']['at']} with `run.py --only "
-                f"{results['rerun']['modules']} --update`: those figures are the re-run's, "
-                "the others the full run's.",
+                "Re-run with `run.py --only NAME --update` (these figures are the re-run's, the "
+                "others the full run's): "
+                + "; ".join(f"`{name}` at {at}" for name, at in sorted(results["reruns"].items()))
+                + ".",
                 "",
             ]
-            if "rerun" in results
+            if results.get("reruns")
             else []
         ),
         f"Machine: {machine()}.",
@@ -532,7 +533,11 @@ def main() -> None:
         if missing:
             raise SystemExit(f"--update needs a full run first; no results for {missing}")
         stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        merged["rerun"] = {"modules": ", ".join(only), "at": stamp}  # type: ignore[dict-item]
+        # module -> when it was last re-run (earlier re-runs of other modules stay listed)
+        reruns = dict(merged.get("reruns", {}))
+        reruns.update(dict.fromkeys(only, stamp))
+        merged["reruns"] = reruns
+        merged.pop("rerun", None)
         write_page(merged, time.monotonic() - started)
 
 
