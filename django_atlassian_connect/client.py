@@ -30,7 +30,7 @@ import requests
 from . import oauth, ratelimit, tenant_cache
 from .conf import connect_settings
 from .exceptions import ConnectClientError
-from .http import ConnectAPIError, RateLimitedSession, configure_session, product_message
+from .http import ConnectAPIError, RateLimitedSession, product_message
 from .models import AbstractTenant
 from .qsh import canonical_request, hash_canonical_request
 from .signing import SigningSecret, current_secret
@@ -85,7 +85,6 @@ class ConnectSession(RateLimitedSession):
         clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(sleep=sleep, clock=clock)
-        configure_session(self, observer=self.record_rate_limit)
         if not tenant.is_installed:
             raise ConnectClientError(
                 "tenant_not_installed",
@@ -165,7 +164,6 @@ class ConnectSession(RateLimitedSession):
     def _check_response(
         self, response: requests.Response, *args: Any, **kwargs: Any
     ) -> requests.Response:
-        self.record_rate_limit(response.headers, response.status_code)
         if response.status_code < 400 or response.is_redirect:
             return response
         self.on_error(response)

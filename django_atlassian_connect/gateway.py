@@ -50,7 +50,7 @@ import requests
 
 from . import ratelimit
 from .exceptions import ConnectClientError
-from .http import ConnectAPIError, RateLimitedSession, configure_session, product_message
+from .http import ConnectAPIError, RateLimitedSession, product_message
 
 __all__ = ["GatewaySession", "origin"]
 
@@ -95,7 +95,6 @@ class GatewaySession(RateLimitedSession):
         rate_limit_key: str | None = None,
     ) -> None:
         super().__init__()
-        configure_session(self, observer=self.record_rate_limit)
         self.rate_limit_key = rate_limit_key
         self.base_url = base_url.rstrip("/")
         self.base_origin = origin(self.base_url)
@@ -204,7 +203,6 @@ class GatewaySession(RateLimitedSession):
     def _check_response(
         self, response: requests.Response, *args: Any, **kwargs: Any
     ) -> requests.Response:
-        self.record_rate_limit(response.headers, response.status_code)
         if response.status_code < 400 or response.is_redirect:
             return response
         self.on_error_response(response)

@@ -104,8 +104,8 @@ class CappedRetry(Retry):
     too), else the time until ``X-RateLimit-Reset`` (or ``Beta-``); a garbage
     value is ignored. A longer wait ends the retries: the caller gets the
     429/503 at once instead of a request that hangs for minutes.
-    ``observer`` sees each answer that is retried or ends the retries, so a
-    429 is recorded even when a retry then succeeds.
+    ``observer`` sees each answer that is retried (the session's own response
+    hook sees the last one), so a 429 is recorded even when a retry then succeeds.
     """
 
     max_retry_after: float = 30
@@ -126,8 +126,6 @@ class CappedRetry(Retry):
     ) -> Retry:
         response = kwargs.get("response")
         if response is not None:
-            if self.observer is not None:
-                self.observer(response.headers, response.status)
             retry_after = self.get_retry_after(response)
             if retry_after is not None and retry_after > self.max_retry_after:
                 raise MaxRetryError(
@@ -135,7 +133,12 @@ class CappedRetry(Retry):
                     url or "",
                     ResponseError(f"Retry-After {retry_after:g} s exceeds MAX_RETRY_AFTER"),
                 )
-        return super().increment(method, url, *args, **kwargs)
+        retry = super().increment(method, url, *args, **kwargs)
+        # Only an answer that is retried: the last one (retries exhausted, or a
+        # wait too long) is returned to the session, whose response hook sees it.
+        if response is not None and self.observer is not None:
+            self.observer(response.headers, response.status)
+        return retry
 
 
 def build_retry(
@@ -184,7 +187,8 @@ class RateLimitedSession(TimeoutSession):
     out a backoff of up to ``MAX_RETRY_AFTER`` seconds, or raises
     :class:`~django_atlassian_connect.exceptions.RateLimitBackoffError`
     (nothing sent). ``sleep`` and ``clock`` are injectable for tests.
-    Subclasses call :meth:`record_rate_limit` from their response hook.
+    Its retrying adapters (:func:`configure_session`) and its first response
+    hook record every answer, the retried ones included.
     """
 
     rate_limit_key: str | None = None
@@ -199,6 +203,15 @@ class RateLimitedSession(TimeoutSession):
         super().__init__(timeout)
         self.sleep = sleep or time.sleep
         self.clock = clock or time.time
+        configure_session(self, observer=self.record_rate_limit)
+        # First among the response hooks: recorded before a subclass's hook raises.
+        self.hooks["response"].append(self._record_response)
+
+    def _record_response(
+        self, response: requests.Response, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        self.record_rate_limit(response.headers, response.status_code)
+        return response
 
     def rate_limit_context(self) -> dict[str, Any]:
         """What a refusal names besides method and URL (e.g. ``tenant``)."""

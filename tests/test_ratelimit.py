@@ -399,6 +399,20 @@ def test_a_429_that_a_retry_got_past_still_holds_other_processes_back(tenant, my
 
 
 @pytest.mark.django_db
+def test_each_answer_is_recorded_once(tenant, myself, rsps, settings, monkeypatch):
+    # One 429 retried (the retry's observer), then the last 429 (the session's hook).
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "HTTP_RETRIES": 1}
+    recorded = []
+    real = ratelimit.record
+    monkeypatch.setattr(ratelimit, "record", lambda *a, **k: recorded.append(a[2]) or real(*a, **k))
+    rsps.add(responses.GET, myself, status=429, headers={"Retry-After": "1"})
+    with pytest.raises(ConnectAPIError):
+        ConnectClient(tenant).as_app().get("/rest/api/3/myself")
+    assert len(rsps.calls) == 2
+    assert recorded == [429, 429]
+
+
+@pytest.mark.django_db
 def test_a_failing_cache_never_breaks_a_call(tenant, myself, rsps, monkeypatch, caplog):
     class Broken:
         def get(self, *args, **kwargs):
