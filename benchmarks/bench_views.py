@@ -82,18 +82,18 @@ def run(calls: int = CALLS) -> dict[str, object]:
     tokens = bench_tokens()
     fresh = itertools.cycle([f"JWT {token}" for token in fresh_context_tokens(FRESH_TOKENS)])
     context = {"HTTP_AUTHORIZATION": f"JWT {tokens['context']}"}
+    # name -> (path, query, headers, a new Authorization header on every call)
     endpoints = {
-        "hello": ("/hello", f"{HELLO_QUERY}&jwt={tokens['hello']}", {}),
-        "hello_open": ("/hello-open", f"{HELLO_QUERY}&jwt={tokens['hello']}", {}),
-        "me": ("/api/me", "", context),
-        "me_fresh": ("/api/me", "", {}),
-        "me_open": ("/api/me-open", "", context),
+        "hello": ("/hello", f"{HELLO_QUERY}&jwt={tokens['hello']}", {}, False),
+        "hello_open": ("/hello-open", f"{HELLO_QUERY}&jwt={tokens['hello']}", {}, False),
+        "me": ("/api/me", "", context, False),
+        "me_fresh": ("/api/me", "", {}, True),
+        "me_open": ("/api/me-open", "", context, False),
     }
     app = WSGIHandler()
 
-    def caller(path: str, query: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+    def caller(path: str, query: str, headers: dict[str, str], rotate: bool):  # type: ignore[no-untyped-def]
         template = _environ(path, query, headers)
-        rotate = path == "/api/me" and not headers  # me_fresh
 
         def call() -> None:
             status: list[str] = []

@@ -205,25 +205,6 @@ end
 """
 
 
-def load(
-    url: str,
-    headers: dict[str, str] | None = None,
-    *,
-    seconds: float = 10,
-    connections: int = 32,
-    cpus: str | None = None,
-    rotate: tuple[str, list[str]] | None = None,
-) -> float:
-    """Requests per second at ``url``: wrk (one thread, ``connections`` connections)
-    when installed, else :func:`python_load`. Any non-2xx answer is an error.
-
-    ``rotate=(header, values)``: each request carries the next value of that
-    header (round robin), e.g. a new token per request."""
-    return load_run(
-        url, headers, seconds=seconds, connections=connections, cpus=cpus, rotate=rotate
-    )[0]
-
-
 def load_run(
     url: str,
     headers: dict[str, str] | None = None,
@@ -233,7 +214,12 @@ def load_run(
     cpus: str | None = None,
     rotate: tuple[str, list[str]] | None = None,
 ) -> tuple[float, int]:
-    """:func:`load`, answering ``(requests per second, requests completed)``."""
+    """``(requests per second, requests completed)`` at ``url``: wrk (one thread,
+    ``connections`` connections) when installed, else :func:`python_load`. Any
+    non-2xx answer is an error.
+
+    ``rotate=(header, values)``: each request carries the next value of that
+    header (round robin), e.g. a new token per request."""
     import re
     import shutil
     import subprocess
@@ -289,7 +275,7 @@ def python_load(
     (keep-alive when the server keeps the connection). The fallback when wrk is
     missing: it needs more CPU per request than wrk, so fast servers measure
     slower than they are. Stops after ``seconds`` or ``max_requests``.
-    ``rotate``: as for :func:`load`."""
+    ``rotate``: as for :func:`load_run`."""
     import http.client
     import itertools
     import threading

@@ -185,6 +185,7 @@ def verify_request(
     require_algorithm(parsed, "HS256")
     client_key = unverified_issuer(parsed)
     snapshot, cached = tenant_cache.get(client_key)
+    verified_against = snapshot
     try:
         tenant, verified = _verify_against(snapshot, parsed, client_key, now, allow_disabled)
     except ConnectAuthError as error:
@@ -196,10 +197,11 @@ def verify_request(
         if fresher is None:
             raise
         tenant, verified = _verify_against(fresher, parsed, client_key, now, allow_disabled)
+        verified_against = fresher
     check_qsh(parsed, context=context, matches=None if context else RequestQsh(request))
-    if context and snapshot is not None and tenant is snapshot.tenant:
+    if context and verified_against is not None:
         verified_tokens.remember(
-            raw, verified_tokens.VerifiedToken(client_key, snapshot, parsed, verified)
+            raw, verified_tokens.VerifiedToken(client_key, verified_against, parsed, verified)
         )
     return ConnectAuth(
         tenant=tenant,
