@@ -110,9 +110,11 @@ def _check_encryption() -> list[Any]:
     except (ImproperlyConfigured, ValueError, TypeError) as exc:
         return [
             Error(
-                f"The encryption keys for shared secrets are unusable: {exc}",
+                "The encryption keys for shared secrets, "
+                f"{crypto.key_origin()}, are unusable: {exc}",
                 hint=f'Set {SETTING_NAME}["ENCRYPTION_KEYS"] to a list of Fernet keys '
-                "(cryptography.fernet.Fernet.generate_key()) or passphrases.",
+                "(cryptography.fernet.Fernet.generate_key()) or passphrases; unset, a key "
+                "is derived from SECRET_KEY, which must then be set.",
                 id="atlassian_connect.E004",
             )
         ]
