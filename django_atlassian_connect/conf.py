@@ -80,6 +80,9 @@ DEFAULTS: dict[str, Any] = {
     # Where the product's rate limits are kept per tenant (last quota seen, backoff
     # after a 429), shared by all processes; None: the TENANT_CACHE_ALIAS cache.
     "RATE_LIMIT_CACHE_ALIAS": None,
+    # Longest backoff (s) one 429 may impose on a tenant's outbound calls; a longer
+    # Retry-After or X-RateLimit-Reset is clamped to it (and logged).
+    "RATE_LIMIT_MAX_BACKOFF": 3600,
     "APP_TOKEN_LIFETIME": 180,
     # Impersonation tokens.
     "ACCESS_TOKEN_MARGIN": 60,

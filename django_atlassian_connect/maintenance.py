@@ -137,6 +137,16 @@ def due_installation_pks(
     return list(pks[:limit] if limit else pks)
 
 
+def _verify_one(tenant: AbstractTenant) -> tuple[str | None, str]:
+    """(why deferred, outcome) for one tenant; its failure is its own, never the batch's."""
+    try:
+        why = ratelimit.housekeeping_deferral(tenant.client_key)
+        return why, DEFERRED if why else verify_installation(tenant)
+    except Exception:
+        logger.exception("verify_installations: %s failed; the batch goes on", tenant.client_key)
+        return None, "error"
+
+
 def verify_installations_batch(
     pks: Iterable[Any], *, started_at: datetime | None = None, min_age: float = 0
 ) -> dict[str, int]:
@@ -167,8 +177,7 @@ def verify_installations_batch(
     try:
         due = _due_installations(started_at, min_age).filter(pk__in=list(claims)).order_by("pk")
         for tenant in due:
-            why = ratelimit.housekeeping_deferral(tenant.client_key)
-            outcome = DEFERRED if why else verify_installation(tenant)
+            why, outcome = _verify_one(tenant)
             counts[outcome] += 1
             if outcome == DEFERRED:
                 deferred.append(f"{tenant.client_key} ({why or 'backoff'})")

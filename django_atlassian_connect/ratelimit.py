@@ -18,7 +18,9 @@ every process and worker that shares it sees them:
 
 - the last quota seen (:func:`get_state`; ``ConnectClient(tenant).rate_limit``);
 - after a 429, a backoff (:func:`get_backoff`): until ``Retry-After`` seconds,
-  else until ``X-RateLimit-Reset``, else :data:`DEFAULT_BACKOFF` seconds.
+  else until ``X-RateLimit-Reset``, else :data:`DEFAULT_BACKOFF` seconds, and
+  never longer than ``RATE_LIMIT_MAX_BACKOFF`` (default one hour): the header is
+  the site's word, but a value of a year (or ``1e12``) must not lock a tenant out.
   Every session for that tenant waits it out before sending
   (:func:`wait_for_backoff`), or refuses at once when it lasts longer than
   ``MAX_RETRY_AFTER``.
@@ -53,6 +55,7 @@ __all__ = [
     "get_backoff",
     "get_state",
     "housekeeping_deferral",
+    "max_backoff",
     "parse_headers",
     "rate_limited_hint",
     "record",
@@ -67,6 +70,8 @@ _PREFIX = "atlassian_connect:ratelimit:v1:"
 DEFAULT_BACKOFF = 5.0
 #: How long the last quota seen is kept (the admin and connect_tenants show it).
 STATE_TTL = 24 * 3600
+#: RATE_LIMIT_MAX_BACKOFF when the setting is not a positive number.
+DEFAULT_MAX_BACKOFF = 3600.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,21 @@ def _stamp(moment: datetime | None) -> float | None:
 
 
 def _moment(stamp: Any) -> datetime | None:
-    return datetime.fromtimestamp(stamp, tz=UTC) if isinstance(stamp, (int, float)) else None
+    if not isinstance(stamp, (int, float)) or isinstance(stamp, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(stamp, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # a poisoned entry is no entry
+        return None
+
+
+def max_backoff() -> float:
+    """``RATE_LIMIT_MAX_BACKOFF`` in seconds (the default when it is not a positive number)."""
+    try:
+        value = float(connect_settings.RATE_LIMIT_MAX_BACKOFF)
+    except (TypeError, ValueError):
+        return DEFAULT_MAX_BACKOFF
+    return value if math.isfinite(value) and value > 0 else DEFAULT_MAX_BACKOFF
 
 
 def record(
@@ -157,6 +176,17 @@ def _record_backoff(client_key: str, state: RateLimitState, now: float) -> None:
         wait = state.reset.timestamp() - now
     else:
         wait = DEFAULT_BACKOFF
+    cap = max_backoff()
+    if wait > cap:
+        logger.warning(
+            "%s answered 429 asking for a %.0f s backoff; clamped to RATE_LIMIT_MAX_BACKOFF "
+            "(%.0f s)",
+            client_key,
+            wait,
+            cap,
+            extra={"connect_code": "api_rate_limited"},
+        )
+        wait = cap
     until = now + wait
     current = get_backoff(client_key, now=now)
     if current is not None and current.until.timestamp() >= until - 1.0:
@@ -200,6 +230,12 @@ def get_backoff(client_key: str, *, now: float | None = None) -> Backoff | None:
     until, since = _moment(entry.get("until")), _moment(entry.get("since"))
     if until is None or since is None or until.timestamp() <= now:
         return None
+    # An entry written before the clamp (or under a larger setting) ends at the clamp now.
+    latest = min(since.timestamp(), now) + max_backoff()
+    if until.timestamp() > latest:
+        if latest <= now:
+            return None
+        until = datetime.fromtimestamp(latest, tz=UTC)
     return Backoff(until=until, since=since, reason=str(entry.get("reason") or ""))
 
 

@@ -201,15 +201,36 @@ def test_two_beats_never_verify_an_installation_twice(tenants, product):
     assert calls_to_myself(product) == 5
 
 
-def test_claims_are_released_even_when_the_work_fails(tenants, monkeypatch):
-    def broken(tenant):
-        raise RuntimeError("boom")
+def test_one_tenants_failure_never_stops_the_batch(tenants, product, monkeypatch, caplog):
+    real = maintenance.verify_installation
 
-    monkeypatch.setattr(maintenance, "verify_installation", broken)
-    with pytest.raises(RuntimeError):
-        maintenance.verify_installations_batch([t.pk for t in tenants])
+    def broken_for_the_second(tenant):
+        if tenant.pk == tenants[1].pk:
+            raise RuntimeError("boom")
+        return real(tenant)
+
+    monkeypatch.setattr(maintenance, "verify_installation", broken_for_the_second)
+    counts = maintenance.verify_installations_batch([t.pk for t in tenants])
+    assert counts == {"ok": 4, "unauthorized": 0, "forbidden": 0, "error": 1, "skipped": 0}
+    assert calls_to_myself(product) == 4
+    assert f"{tenants[1].client_key} failed; the batch goes on" in caplog.text
+    # Every claim is released, the failed one included.
     for tenant in tenants:
         assert locks.claim(f"verify_installation:{tenant.pk}") is not None
+
+
+def test_poisoned_backoffs_never_stop_the_batch(tenants, product):
+    # As an earlier version stored Retry-After: 1e12 (reading it raised) and a year-long one.
+    now = time.time()
+    for tenant, until in ((tenants[2], now + 1e12), (tenants[3], now + 365 * 86400)):
+        ratelimit._cache().set(
+            ratelimit._key("backoff", tenant.client_key), {"until": until, "since": now}
+        )
+    counts = maintenance.verify_installations()
+    assert counts["ok"] == 4 and counts["deferred_rate_limited"] == 1
+    assert calls_to_myself(product) == 4
+    until = ratelimit.get_backoff(tenants[3].client_key).until.timestamp()
+    assert until == pytest.approx(now + 3600, abs=0.01)
 
 
 def test_without_a_lock_cache_claims_always_succeed(settings):
