@@ -81,14 +81,16 @@ def key_sources() -> tuple[KeySource, ...]:
         secret_key = settings.SECRET_KEY
         if not secret_key:
             raise ImproperlyConfigured(
-                "Encrypting shared secrets needs SECRET_KEY or "
-                f'{SETTING_NAME}["ENCRYPTION_KEYS"].'
+                f'Encrypting shared secrets needs SECRET_KEY or {SETTING_NAME}["ENCRYPTION_KEYS"].'
             )
         fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", []) or []
-        return (KeySource("SECRET_KEY", str(secret_key), True),) + tuple(
-            KeySource(f"SECRET_KEY_FALLBACKS[{i}]", str(k), True)
-            for i, k in enumerate(fallbacks)
-            if k
+        return (
+            KeySource("SECRET_KEY", str(secret_key), True),
+            *(
+                KeySource(f"SECRET_KEY_FALLBACKS[{i}]", str(k), True)
+                for i, k in enumerate(fallbacks)
+                if k
+            ),
         )
     if isinstance(keys, str) or not isinstance(keys, (list, tuple)) or not keys:
         raise ImproperlyConfigured(
