@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +38,9 @@ from django.http import HttpRequest
 from .. import signals
 from ..conf import connect_settings
 from ..exceptions import ForgeAuthError
-from . import ids
+from . import ids, replays
 from .context import ForgeContext
-from .installations import record_invocation
+from .installations import get_installation, record_invocation
 
 if TYPE_CHECKING:
     from django.dispatch import Signal
@@ -218,12 +219,21 @@ def _checked_installation(value: Any, context: ForgeContext) -> str:
 def admit(context: ForgeContext, request: HttpRequest | None = None) -> ForgeInstallation:
     """Record a verified invocation and send ``forge_invoked`` after commit.
 
-    A database failure is ``database_unavailable`` (503: Forge retries events;
-    the transaction rolled back, nothing changed), never a 500.
+    Only a FIT's first use (:mod:`.replays`, across processes) records
+    anything: a replayed FIT is served for the installation it names, but
+    changes no row and stores no token (its ``x-forge-oauth-system`` header is
+    not signed), and sends no signal; ``token_replayed`` when that
+    installation was never recorded. A database failure is
+    ``database_unavailable`` (503: Forge retries events; the transaction
+    rolled back, nothing changed), never a 500.
     """
+    now = time.time()
+    if not replays.claim_first_use(context, now=now):
+        return _replayed(context)
     try:
-        installation = record_invocation(context)
+        installation = record_invocation(context, now=now)
     except DatabaseError as exc:
+        replays.release(context)
         logger.error(
             "forge invocation not recorded: database error (%s) installation=%s trace=%s",
             type(exc).__name__,
@@ -241,6 +251,25 @@ def admit(context: ForgeContext, request: HttpRequest | None = None) -> ForgeIns
             sender=type(installation), installation=installation, context=context, request=request
         )
     )
+    return installation
+
+
+def _replayed(context: ForgeContext) -> ForgeInstallation:
+    """The installation a replayed FIT names, read only; ``token_replayed`` if unknown."""
+    installation = get_installation(context.installation_id)
+    logger.warning(
+        "forge invocation with a jti seen before: installation=%s trace=%s; served, nothing stored",
+        context.installation_id,
+        context.trace_id or "-",
+        extra={"connect_code": "token_replayed"},
+    )
+    if installation is None:
+        raise ForgeAuthError(
+            "token_replayed",
+            "This Forge Invocation Token was already used, and its installation is not "
+            "recorded here; nothing was stored.",
+            installation_id=context.installation_id,
+        )
     return installation
 
 

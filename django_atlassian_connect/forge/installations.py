@@ -81,14 +81,18 @@ def _one_writer_per_process() -> AbstractContextManager[Any]:
     return nullcontext()
 
 
-def system_token_expiry(token: str, *, now: datetime) -> datetime:
+def system_token_expiry(token: str, *, now: datetime, issued_at: float | None = None) -> datetime:
     """When a system token stops working: its ``exp``, read without verifying.
 
     The token is opaque but for ``exp`` (spec §4.1); it only decides how long
     the token is kept. No readable ``exp``: ``now`` + 55 minutes. Never later
-    than ``now`` + 4 hours.
+    than 4 hours (its documented longest life) after ``now``, nor after
+    ``issued_at``, the ``iat`` of the signed FIT it came with: the header is
+    unsigned, so its ``exp`` is believed only within what the FIT vouches for.
     """
     cap = now + MAX_TOKEN_LIFETIME
+    if issued_at is not None and math.isfinite(issued_at):
+        cap = min(cap, datetime.fromtimestamp(max(issued_at, 0), tz=UTC) + MAX_TOKEN_LIFETIME)
     try:
         segment = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
@@ -132,7 +136,7 @@ def record_invocation(ctx: ForgeContext, *, now: float | None = None) -> ForgeIn
     when = as_datetime(now)
     fields = _context_fields(ctx, when)
     token = ctx.system_token or None
-    expires = system_token_expiry(token, now=when) if token else None
+    expires = system_token_expiry(token, now=when, issued_at=ctx.issued_at) if token else None
     token_fields: dict[str, Any] = {}
     if token and expires is not None and expires > when:
         token_fields = {
