@@ -9,8 +9,9 @@
 Each returns a :class:`ConnectSession` (a ``requests.Session``). Relative URLs
 resolve against the tenant's ``baseUrl``; each request is signed when it is
 prepared (a fresh app JWT with its own qsh, or the user's bearer token); a
-URL outside the tenant's ``baseUrl`` is refused before anything is sent, and a
-redirect elsewhere loses the credentials. Error statuses raise
+URL outside the tenant's ``baseUrl`` (or with a dot segment, or ``%2F``/``%2E``
+in a path segment) is refused before anything is sent, and a redirect
+elsewhere loses the credentials. Error statuses raise
 :class:`~django_atlassian_connect.exceptions.ConnectAPIError` with a hint.
 Every answer's rate-limit headers are kept for the tenant in the shared cache
 (``client.rate_limit``); after a 429 every session of every process waits
@@ -30,7 +31,14 @@ import requests
 from . import oauth, ratelimit, tenant_cache
 from .conf import connect_settings
 from .exceptions import ConnectClientError
-from .http import ConnectAPIError, RateLimitedSession, product_message
+from .http import (
+    ConnectAPIError,
+    RateLimitedSession,
+    origin,
+    product_message,
+    refuse_unsafe_path,
+    unsafe_path,
+)
 from .models import AbstractTenant
 from .qsh import canonical_request, hash_canonical_request
 from .signing import SigningSecret, current_secret
@@ -47,7 +55,6 @@ __all__ = [
 
 logger = logging.getLogger("django_atlassian_connect")
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 SCOPE_FOR_METHOD = {
     "GET": "READ",
     "HEAD": "READ",
@@ -57,12 +64,6 @@ SCOPE_FOR_METHOD = {
     "PATCH": "WRITE",
     "DELETE": "DELETE",
 }
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
 
 
 class ConnectSession(RateLimitedSession):
@@ -94,7 +95,7 @@ class ConnectSession(RateLimitedSession):
         self.tenant = tenant
         self.rate_limit_key = tenant.client_key
         self.base_url = tenant.base_url.rstrip("/")
-        self.base_origin = _origin(self.base_url)
+        self.base_origin = origin(self.base_url)
         self.base_path = urlsplit(self.base_url).path.rstrip("/")
         self.raise_for_status = raise_for_status
         self.hooks["response"].append(self._check_response)
@@ -112,9 +113,11 @@ class ConnectSession(RateLimitedSession):
         return self.base_url + path
 
     def is_tenant_url(self, url: str) -> bool:
-        if _origin(url) != self.base_origin:
+        if origin(url) != self.base_origin:
             return False
         path = urlsplit(url).path
+        if unsafe_path(path):  # "/wiki/%2e%2e/x" passes the prefix check, then leaves /wiki
+            return False
         return not self.base_path or path == self.base_path or path.startswith(self.base_path + "/")
 
     def _require_tenant_url(self, url: str, method: str | None = None) -> None:
@@ -138,6 +141,10 @@ class ConnectSession(RateLimitedSession):
     ) -> requests.Response:  # type: ignore[override]
         if isinstance(url, bytes):
             url = url.decode("utf-8")
+        # As given: preparing the request decodes %2E and drops literal dot segments.
+        refuse_unsafe_path(
+            url, method, f"{self.tenant.client_key}'s credentials", tenant=self.tenant
+        )
         return super().request(method, self.resolve(url), *args, **kwargs)
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:

@@ -98,13 +98,17 @@ DEFAULTS: dict[str, Any] = {
     # Least seconds between two JWKS refetches an unknown kid may trigger (all processes).
     "FORGE_JWKS_MIN_REFRESH": 60,
     "FORGE_JWKS_CACHE_ALIAS": "default",
+    # Longest a request waits for a JWKS fetch, in all (at most 5 s).
     "FORGE_JWKS_FETCH_TIMEOUT": 5.0,
     # Clock skew allowed on a FIT's exp/nbf/iat; at most 30 (the token lives 25 s).
     "FORGE_LEEWAY": 30,
     # Refuse a FIT whose jti was seen before (off: Forge may resend one, unverified).
     "FORGE_REJECT_REPLAYED_JTI": False,
-    # Isolated Cloud: a JWKS URL template with "{icLabel}"; None refuses icLabel tokens.
+    # Isolated Cloud: a JWKS URL template with "{IC_LABEL}" (or "{icLabel}"); None
+    # refuses icLabel tokens. Only the labels listed in FORGE_IC_LABELS are fetched
+    # (a token names its label before its signature is checked); empty: none is.
     "FORGE_IC_JWKS_URL_TEMPLATE": None,
+    "FORGE_IC_LABELS": [],
     # Seconds of life a stored app system token must have left to be used.
     "FORGE_TOKEN_MARGIN": 60,
     # Calling Atlassian Cloud without Connect (OAuth 2.0 3LO, API tokens, service accounts):

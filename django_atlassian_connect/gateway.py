@@ -19,8 +19,8 @@ What it guarantees, for every credential alike:
   timeout, versioned User-Agent, retries honouring ``Retry-After``);
 - a relative path resolves under ``base_url``; a full URL must be under it
   (same scheme, host and port, path below the base path, no ``.``/``..``
-  segment, no user info) or the request is refused with ``url_not_allowed``
-  before a byte is sent;
+  segment and no ``%2F``/``%2E`` in a segment, no user info) or the request
+  is refused with ``url_not_allowed`` before a byte is sent;
 - the ``Authorization`` header is computed per request by ``authorization()``
   (the full header value, e.g. ``"Bearer …"`` or ``"Basic …"``), never kept
   in ``session.headers``; a redirect away from ``base_url`` is followed
@@ -44,26 +44,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
 from . import ratelimit
 from .exceptions import ConnectClientError
-from .http import ConnectAPIError, RateLimitedSession, product_message
+from .http import (
+    ConnectAPIError,
+    RateLimitedSession,
+    origin,
+    product_message,
+    refuse_unsafe_path,
+    unsafe_path,
+)
 
 __all__ = ["GatewaySession", "origin"]
 
 logger = logging.getLogger("django_atlassian_connect")
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """``(scheme, host, port)`` with the default port filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
 
 
 class GatewaySession(RateLimitedSession):
@@ -130,7 +128,7 @@ class GatewaySession(RateLimitedSession):
             return False
         path = parts.path
         # "/ex/jira/A/../B" would reach another site's cloudId: no dot segments at all.
-        if any(unquote(segment) in (".", "..") for segment in path.split("/")):
+        if unsafe_path(path):
             return False
         return path == self.base_path or path.startswith(self.base_path + "/")
 
@@ -171,6 +169,8 @@ class GatewaySession(RateLimitedSession):
     ) -> requests.Response:  # type: ignore[override]
         if isinstance(url, bytes):
             url = url.decode("utf-8")
+        # As given: preparing the request decodes %2E and drops literal dot segments.
+        refuse_unsafe_path(url, method, self.who, url_hint=self.url_hint, **self.context)
         return super().request(method, self.resolve(url), *args, **kwargs)
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:

@@ -11,9 +11,11 @@ sending. Also the product's error answers: :class:`ConnectAPIError` (a
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -27,6 +29,54 @@ from .exceptions import ConnectClientError
 
 USER_AGENT = f"django-atlassian-connect/{__version__} python-requests/{requests.__version__}"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_ENCODED_SEPARATOR = re.compile(r"%2[ef]", re.IGNORECASE)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` with the default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def unsafe_path(path: str) -> str | None:
+    """What in a URL path could reach another resource than its text says, or ``None``.
+
+    A ``.`` or ``..`` segment, also percent-encoded, climbs out of a base path
+    (``/ex/jira/<cloudId>/..`` is another site); an encoded ``/`` or ``.``
+    (``%2F``, ``%2E``, any case) inside a segment passes a prefix check and is
+    decoded into a separator or a dot segment by some servers and proxies.
+    """
+    for segment in path.split("/"):
+        if unquote(segment) in (".", ".."):
+            return f"the dot segment {segment[:40]!r}"
+        if _ENCODED_SEPARATOR.search(segment):
+            return f"an encoded '/' or '.' in the segment {segment[:40]!r}"
+    return None
+
+
+def refuse_unsafe_path(
+    url: str, method: str | bytes, who: str, *, url_hint: str = "", **context: Any
+) -> None:
+    """``url_not_allowed`` before sending, when the path of ``url`` has :func:`unsafe_path`.
+
+    ``url_hint``: the session's own advice on URLs, added to the hint.
+    """
+    unsafe = unsafe_path(urlsplit(url).path)
+    if unsafe is None:
+        return
+    verb = (method.decode() if isinstance(method, bytes) else method).upper()
+    raise ConnectClientError(
+        "url_not_allowed",
+        f"Refusing to send {who} to {url}: its path has {unsafe}; nothing was sent.",
+        hint="Dot segments and '/' or '.' percent-encoded in a path segment (%2F, %2E) can "
+        "make the server read another path than the one checked: pass such values as query "
+        f"parameters, or address the resource by its id or key. {url_hint}".strip(),
+        method=verb,
+        url=url,
+        **context,
+    )
 
 
 def product_message(response: requests.Response) -> str:

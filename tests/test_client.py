@@ -72,6 +72,37 @@ def test_foreign_urls_are_refused_before_sending(tenant, url, rsps):
     assert len(rsps.calls) == 0
 
 
+#: Paths whose text passes a prefix check while the server may read another path
+#: (also used by the gateway session's tests).
+UNSAFE_PATHS = [
+    "/rest/api/3/issue/a%2Fb",
+    "/rest/api/3/issue/a%2fb",
+    "/rest/api/3/issue/..%2F..%2F..%2Fadmin",
+    "/rest/api/3/%2E%2E/admin",
+    "/rest/api/3/%2e./admin",
+    "/rest/api/3/issue/a%2Eb",
+    "rest/api/3/issue/a%2eb",
+    "/rest/api/3/../2/myself",
+    "/rest/./api/3/myself",
+]
+
+
+@pytest.mark.parametrize("path", [*UNSAFE_PATHS, "{base}/rest/api/3/issue/a%2Fb"])
+def test_encoded_separators_and_dot_segments_are_refused_before_sending(tenant, path, rsps):
+    with pytest.raises(ConnectClientError) as info:
+        ConnectClient(tenant).as_app().get(path.format(base=tenant.base_url))
+    error = info.value
+    assert error.code == "url_not_allowed" and error.method == "GET" and error.tenant == tenant
+    assert "%2F" in error.hint and "query" in error.hint
+    assert len(rsps.calls) == 0
+
+
+def test_encoded_characters_in_the_query_are_sent(tenant, rsps):
+    rsps.get(f"{tenant.base_url}/rest/api/3/search", json={})
+    ConnectClient(tenant).as_app().get("/rest/api/3/search?jql=summary%20~%20%22a%2Fb%2E%22")
+    assert rsps.calls[0].request.url.endswith("?jql=summary%20~%20%22a%2Fb.%22")
+
+
 def test_confluence_session_refuses_paths_outside_wiki(site_factory, rsps):
     confluence = site_factory()
     confluence.base_url += "/wiki"

@@ -22,6 +22,7 @@ from django_atlassian_connect.forge import offline, verify_invocation
 from django_atlassian_connect.forge.client import ForgeClient
 from django_atlassian_connect.forge.installations import get_installation, record_invocation
 from django_atlassian_connect.models import ForgeInstallation
+from tests.test_client import UNSAFE_PATHS
 
 pytestmark = pytest.mark.django_db
 
@@ -276,6 +277,16 @@ def test_urls_outside_the_api_base_url_are_refused_before_sending(forge_host):
         assert info.value.url and info.value.method == "GET"
         assert info.value.installation == row
     assert forge_host.gateway.log == []
+
+
+@pytest.mark.parametrize("path", UNSAFE_PATHS)
+def test_encoded_separators_and_dot_segments_in_a_path_are_refused(gateway_row, rsps, path):
+    with pytest.raises(ConnectClientError) as info:
+        ForgeClient(gateway_row).as_app().get(path)
+    error = info.value
+    assert error.code == "url_not_allowed" and error.installation == gateway_row
+    assert "%2F" in error.hint and "query" in error.hint
+    assert len(rsps.calls) == 0
 
 
 def test_an_api_base_url_off_forge_api_hosts_is_refused(forge_host, settings):

@@ -380,3 +380,43 @@ def test_jti_replay_refusal_is_off_by_default_and_works_when_on(platform, settin
 def test_a_refusal_carries_the_forge_hint_not_the_connect_one(platform):
     error = refused("a.b", "token_malformed")
     assert "Bearer" in error.hint and "'jwt' query" not in error.hint
+
+
+# -- as strict as the Connect checks (issue 19, item 5) --------------------------------------------------
+
+OTHER_APP = "ari:cloud:ecosystem::app/11111111-2222-4333-8444-555555555555"
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    ["/..", "/../x", "/./rest", "/%2e%2e/x", "/%2E%2E", "/.%2E/x", "/%2e", "/a%2Fb", "/a%2eb"],
+)
+def test_an_api_base_url_with_dot_segments_or_encoded_separators_is_refused(platform, suffix):
+    api_base_url = platform.installation(None).api_base_url + suffix
+    error = refused(
+        platform.mint_fit(overrides={"app.apiBaseUrl": api_base_url}), "product_host_not_allowed"
+    )
+    assert "app.apiBaseUrl" in error.detail and "segment" in error.detail
+
+
+@pytest.mark.parametrize("lifetime", [26, 60, 3600, 10**6])
+def test_a_fit_living_longer_than_the_documented_lifetime_is_refused(platform, lifetime):
+    error = refused(platform.mint_fit(lifetime=lifetime), "claim_missing")
+    assert f"{lifetime} s" in error.detail and "25 s" in error.detail
+    assert "exp" in error.hint and "iat" in error.hint
+
+
+def test_the_documented_lifetime_is_accepted(platform):
+    from django_atlassian_connect.forge import invocation
+
+    assert invocation.FIT_LIFETIME == 25  # spec 3.2: exp = iat + 25
+    assert verify_fit(platform.mint_fit(lifetime=25)) and verify_fit(platform.mint_fit(lifetime=1))
+
+
+@pytest.mark.parametrize(
+    "aud", ["ours", "ours, other", "other, ours"], ids=["alone", "first", "second"]
+)
+def test_a_list_aud_is_refused_even_with_our_app_id(platform, aud):
+    values = [platform.app_id if v == "ours" else OTHER_APP for v in aud.split(", ")]
+    error = refused(platform.mint_fit(overrides={"aud": values}), "audience_invalid")
+    assert "list" in error.detail and "string" in error.hint

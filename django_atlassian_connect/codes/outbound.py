@@ -22,8 +22,10 @@ SECRETS: dict[str, Code] = {
 CLIENT: dict[str, Code] = {
     "url_not_allowed": Code(
         0,
-        "The URL is not under the tenant's baseUrl; nothing was sent.",
-        "Use a path relative to the baseUrl, e.g. '/rest/api/3/myself'.",
+        "The URL is not under the tenant's baseUrl, or its path has a dot segment or an "
+        "encoded '/' or '.' (%2F, %2E); nothing was sent.",
+        "Use a path relative to the baseUrl, e.g. '/rest/api/3/myself'; pass values that "
+        "contain '/' or '.' as query parameters, not percent-encoded in a path segment.",
     ),
     "rate_limited_backoff": Code(
         0,

@@ -100,9 +100,9 @@ REFUSALS: dict[str, Code] = {
         "The token lacks a required claim (iss, iat, exp, qsh); build it "
         "with a Connect JWT library.",
         forge_hint=(
-            "A Forge Invocation Token carries iss, aud, iat, nbf, exp, jti and "
-            "app.installationId (an installation ARI): this one lacks one or has it "
-            "malformed."
+            "A Forge Invocation Token carries iss, aud, iat, nbf, exp (25 s after iat), "
+            "jti and app.installationId (an installation ARI): this one lacks one, has it "
+            "malformed, or claims a longer life than Forge gives."
         ),
     ),
     "qsh_missing": Code(
@@ -136,9 +136,9 @@ REFUSALS: dict[str, Code] = {
         "The install token was made for another app URL; BASE_URL must equal "
         "the baseUrl in the descriptor the product installed.",
         forge_hint=(
-            "The token was made for another Forge app: FORGE_APP_ID must be the "
-            "manifest's app.id (ari:cloud:ecosystem::app/<uuid>) of the environment that "
-            "calls this backend."
+            "The token was made for another Forge app (or its aud is a list, which Forge "
+            "never sends): FORGE_APP_ID must be the manifest's app.id "
+            "(ari:cloud:ecosystem::app/<uuid>) of the environment that calls this backend."
         ),
     ),
     "issuer_mismatch": Code(
@@ -157,8 +157,9 @@ REFUSALS: dict[str, Code] = {
         "was not signed by Atlassian.",
         forge_hint=(
             "The token's kid is not in Forge's JWKS (FORGE_JWKS_URL), even after a "
-            "refetch: it was not signed by Forge (a staging-signed token, or Isolated "
-            "Cloud without configuration)."
+            "refetch: it was not signed by Forge (a staging-signed token), or it is an "
+            "Isolated Cloud token whose icLabel is not on FORGE_IC_LABELS (or "
+            "FORGE_IC_JWKS_URL_TEMPLATE is not set)."
         ),
     ),
     "key_unavailable": Code(
@@ -179,7 +180,8 @@ REFUSALS: dict[str, Code] = {
         "pattern if the site is genuine.",
         forge_hint=(
             "app.apiBaseUrl must be an https URL on a host in FORGE_API_HOSTS (default "
-            "api.atlassian.com): no token is ever sent elsewhere."
+            "api.atlassian.com) whose path has no '.' or '..' segment and no %2F or %2E: "
+            "no token is ever sent elsewhere."
         ),
     ),
     "app_key_mismatch": Code(

@@ -6,14 +6,17 @@ In order, each failure a coded :class:`~django_atlassian_connect.exceptions.Forg
 1. ``Authorization: Bearer <one compact JWT>`` (``token_missing``, ``token_malformed``);
 2. ``alg`` is RS256 and ``kid`` a short string, before any key lookup
    (``alg_not_allowed``, ``key_invalid``);
-3. the key from the configured JWKS, never one a token names
-   (``key_invalid``, ``key_unavailable``);
+3. the key from the configured JWKS, never one a token names; an Isolated
+   Cloud ``icLabel`` only when it is on ``FORGE_IC_LABELS``, checked before
+   any fetch (``key_invalid``, ``key_unavailable``);
 4. the signature (``signature_invalid``);
-5. ``iss``, ``aud`` (the configured app id), ``iat``/``nbf``/``exp`` with
-   ``FORGE_LEEWAY`` and ``jti`` (``claim_missing``, ``issuer_mismatch``,
+5. ``iss``, ``aud`` (the configured app id, a string: never a list),
+   ``iat``/``nbf``/``exp`` with ``FORGE_LEEWAY``, ``exp - iat`` at most
+   :data:`FIT_LIFETIME`, and ``jti`` (``claim_missing``, ``issuer_mismatch``,
    ``audience_invalid``, ``token_expired``, ``token_not_yet_valid``);
 6. ``app.id == aud``, ``app.installationId`` an installation ARI,
-   ``app.apiBaseUrl`` on ``FORGE_API_HOSTS`` (``product_host_not_allowed``);
+   ``app.apiBaseUrl`` on ``FORGE_API_HOSTS`` without dot segments or an
+   encoded ``/``/``.`` in its path (``product_host_not_allowed``);
 7. optionally, a ``jti`` never seen before (``token_replayed``).
 
 Nothing here writes to the database: a refusal changes nothing.
@@ -28,6 +31,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
@@ -35,6 +39,7 @@ from django.http import HttpRequest
 
 from ..conf import connect_settings
 from ..exceptions import ConnectAuthError, ForgeAuthError
+from ..http import unsafe_path
 from ..tokens import (
     RS256,
     ParsedToken,
@@ -54,6 +59,9 @@ MAX_FIT_LENGTH = 16384
 MAX_KID_LENGTH = 200
 MAX_HEADER_TOKEN = 16384
 MAX_LEEWAY = 30
+#: Seconds from iat to exp of every FIT Atlassian documents and was seen to send
+#: (spec 3.2: exp = iat + 25); a token claiming a longer life is refused.
+FIT_LIFETIME = 25
 _TRACE_ID = re.compile(r"[0-9a-fA-F]{16,32}")
 
 
@@ -105,8 +113,23 @@ def get_bearer_token(request: HttpRequest) -> str:
     return value
 
 
+#: The placeholders of FORGE_IC_JWKS_URL_TEMPLATE: Atlassian's documented one and ours.
+IC_LABEL_PLACEHOLDERS = ("{IC_LABEL}", "{icLabel}")
+
+
+def ic_labels() -> frozenset[str]:
+    """``FORGE_IC_LABELS``: the Isolated Cloud labels whose keys may be fetched."""
+    value = connect_settings.FORGE_IC_LABELS or ()
+    return frozenset([value] if isinstance(value, str) else (str(v) for v in value))
+
+
 def _jwks_url(parsed: ParsedToken) -> str:
-    """The configured JWKS; only Isolated Cloud lets the token pick (a checked label)."""
+    """The configured JWKS; for Isolated Cloud, the set of a label on FORGE_IC_LABELS.
+
+    ``icLabel`` is read before the signature is checked: whoever sends the
+    token chooses it. Only a label on the list may pick a URL, so unsigned
+    input never decides what is fetched or how many key sets are kept.
+    """
     label = parsed.claims.get("icLabel")
     if label is None:
         return str(connect_settings.FORGE_JWKS_URL)
@@ -118,7 +141,20 @@ def _jwks_url(parsed: ParsedToken) -> str:
         )
     if not isinstance(label, str) or not ids.IC_LABEL_RE.fullmatch(label):
         raise ForgeAuthError("key_invalid", "The token's icLabel is not a label (a-z 0-9 _ -).")
-    return str(template).replace("{icLabel}", label)
+    if label not in ic_labels():
+        # The detail does not list the configured labels: it goes back to the caller.
+        raise ForgeAuthError(
+            "key_invalid",
+            f"The token's icLabel {label!r} is not on FORGE_IC_LABELS; nothing was fetched.",
+            hint="An Isolated Cloud token names its key set by icLabel before its signature "
+            "is checked, so only listed labels are fetched (an empty list accepts none). If "
+            "this label is one Atlassian gave you at Isolated Cloud onboarding, add it to "
+            "FORGE_IC_LABELS; otherwise the token was not sent by your Forge app.",
+        )
+    url = str(template)
+    for placeholder in IC_LABEL_PLACEHOLDERS:
+        url = url.replace(placeholder, label)
+    return url
 
 
 def _check_key_and_signature(parsed: ParsedToken, now: float) -> None:
@@ -139,12 +175,18 @@ def _check_key_and_signature(parsed: ParsedToken, now: float) -> None:
 
 
 def _audience(claims: Mapping[str, Any], allowed: tuple[str, ...]) -> str:
+    """``aud`` is exactly one configured app id, a string (spec 3.2), never a list."""
     aud = claims.get("aud")
-    values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    for value in values:
-        if isinstance(value, str) and value in allowed:
-            return value
-    shown = aud if isinstance(aud, (str, list)) else type(aud).__name__
+    if isinstance(aud, str) and aud in allowed:
+        return aud
+    if isinstance(aud, list):
+        raise ForgeAuthError(
+            "audience_invalid",
+            f"The token's aud is a list ({str(aud)[:120]}), not the app id.",
+            hint="Forge Invocation Tokens carry aud as one string, the manifest's app.id: "
+            "a list was not made by Forge for this app, even when it holds FORGE_APP_ID.",
+        )
+    shown = aud if isinstance(aud, str) else type(aud).__name__
     raise ForgeAuthError(
         "audience_invalid",
         f"The token's aud {str(shown)[:120]!r} is not FORGE_APP_ID ({', '.join(allowed)}).",
@@ -182,6 +224,32 @@ def _check_app(claims: Mapping[str, Any], audience: str) -> None:
             f"FORGE_API_HOSTS ({', '.join(hosts)}); no token is sent there.",
             installation_id=installation_id,
         )
+    unsafe = unsafe_path(urlsplit(api_base_url).path)
+    if unsafe:
+        # ".../ex/jira/<cloudId>/.." would point our calls at another site.
+        raise ForgeAuthError(
+            "product_host_not_allowed",
+            f"The token's app.apiBaseUrl {api_base_url[:120]!r} has {unsafe}; no token is "
+            "sent there.",
+            hint="Forge sends app.apiBaseUrl as https://api.atlassian.com/ex/<product>/"
+            "<cloudId>: a path with '.', '..' or an encoded '/' or '.' (%2F, %2E) segment was "
+            "not made by Forge.",
+            installation_id=installation_id,
+        )
+
+
+def _check_lifetime(claims: Mapping[str, Any]) -> None:
+    """A FIT lives FIT_LIFETIME seconds; a longer-lived one was not issued by Forge."""
+    lifetime = float(claims["exp"]) - float(claims["iat"])
+    if lifetime > FIT_LIFETIME:
+        raise ForgeAuthError(
+            "claim_missing",
+            f"The token's exp is {lifetime:.10g} s after its iat; Forge issues invocation "
+            f"tokens for {FIT_LIFETIME} s.",
+            hint=f"Forge Invocation Tokens expire {FIT_LIFETIME} s after they are issued "
+            "(exp = iat + 25): a longer-lived token was minted by something else, or "
+            "its exp or iat was altered.",
+        )
 
 
 def _check_not_replayed(jti: str, expires: float, now: float) -> None:
@@ -209,6 +277,7 @@ def verify_fit(token: str, *, now: float | None = None) -> dict[str, Any]:
     audience = _audience(claims, allowed)
     with _as_forge_refusal():
         check_times(parsed, now=now, leeway=leeway())
+    _check_lifetime(claims)
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 128:
         raise ForgeAuthError("claim_missing", "The token's jti is not a short string.")

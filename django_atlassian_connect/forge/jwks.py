@@ -1,48 +1,59 @@
 """Forge's signing keys (JWKS), cached: one fetch serves every process for hours.
 
-The URL comes from configuration only (``FORGE_JWKS_URL``), never from a
-token (atlassian-connect-express picks the staging set from an unverified
-claim). Three layers:
+The URL comes from configuration only (``FORGE_JWKS_URL``, or for Isolated
+Cloud a label on ``FORGE_IC_LABELS``), never from a token
+(atlassian-connect-express picks the staging set from an unverified claim).
+Three layers:
 
 - process memory: the parsed keys of each URL until the set's freshness
-  runs out, so a warm verification makes no cache read and no fetch;
+  runs out, so a warm verification makes no cache read and no fetch; at
+  most :data:`MAX_KEY_SETS` sets, the least recently used dropped first;
 - Django's cache (``FORGE_JWKS_CACHE_ALIAS``): the last good set per URL,
   kept for a week whatever its freshness, so an outage of the JWKS host is
   served from the last good copy;
 - the network: when the set is stale (``Cache-Control: max-age``, clamped to
   5 min-24 h, 1 h by default) or a token names a kid the set lacks. Either
   way at most one fetch per ``FORGE_JWKS_MIN_REFRESH`` seconds per URL across
-  every process (a cache lock), so a flood of unknown kids costs one fetch.
+  every process (a cache lock), so a flood of unknown kids costs one fetch;
+  the requests of a process share that fetch, and none waits longer than
+  ``FORGE_JWKS_FETCH_TIMEOUT`` for it (:mod:`.jwks_fetch`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
-import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from django.core.cache import caches
-from jwt import PyJWK
-from jwt.exceptions import PyJWKError
 
-from .. import __version__
 from ..conf import connect_settings
 from ..exceptions import ForgeAuthError
+from . import jwks_fetch
+from .jwks_fetch import DEFAULT_TTL, MAX_JWKS_BYTES, MAX_TTL, MIN_TTL, parse_jwks
 
-logger = logging.getLogger("django_atlassian_connect")
+__all__ = [
+    "DEFAULT_TTL",
+    "MAX_JWKS_BYTES",
+    "MAX_KEY_SETS",
+    "MAX_TTL",
+    "MIN_TTL",
+    "KeySet",
+    "clear_memory_cache",
+    "parse_jwks",
+    "signing_key",
+]
 
-MIN_TTL, DEFAULT_TTL, MAX_TTL = 300, 3600, 86400
 KEEP_LAST_GOOD = 7 * 86400
-MAX_JWKS_BYTES = 100 * 1024
+#: Key sets held in process memory, least recently used dropped first. Only
+#: configured URLs get here (FORGE_JWKS_URL, one per FORGE_IC_LABELS label);
+#: a dropped set comes back from the shared cache without a fetch.
+MAX_KEY_SETS = 32
 _PREFIX = "atlassian_connect:forge_jwks:"
-_MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
 @dataclass
@@ -57,70 +68,12 @@ class KeySet:
         return f"<KeySet kids={sorted(self.keys)} fresh_until={self.fresh_until:.0f}>"
 
 
-_sets: dict[str, KeySet] = {}
+_sets: OrderedDict[str, KeySet] = OrderedDict()
 _lock = threading.Lock()
 
 
 def _cache_key(url: str, suffix: str = "") -> str:
     return _PREFIX + hashlib.sha256(url.encode("utf-8")).hexdigest() + suffix
-
-
-def parse_jwks(document: Any) -> dict[str, RSAPublicKey]:
-    """The RSA signing keys of a JWKS document; keys of other types are skipped."""
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise ValueError("not a JWKS document (an object with a 'keys' list)")
-    keys: dict[str, RSAPublicKey] = {}
-    for jwk in document["keys"]:
-        if not isinstance(jwk, dict) or jwk.get("kty") != "RSA":
-            continue
-        kid = jwk.get("kid")
-        if not isinstance(kid, str) or jwk.get("use", "sig") != "sig":
-            continue
-        if jwk.get("alg", "RS256") != "RS256":
-            continue
-        try:
-            key = PyJWK(jwk, algorithm="RS256").key
-        except (PyJWKError, ValueError, TypeError, KeyError):
-            continue
-        if isinstance(key, RSAPublicKey):
-            keys[kid] = key
-    if not keys:
-        raise ValueError("the JWKS holds no RSA signing key")
-    return keys
-
-
-def _ttl(cache_control: str | None) -> int:
-    match = _MAX_AGE.search(cache_control or "")
-    if not match:
-        return DEFAULT_TTL
-    return max(MIN_TTL, min(MAX_TTL, int(match.group(1))))
-
-
-def _download(url: str) -> tuple[dict[str, Any], int]:
-    """The JWKS document and its freshness in seconds; ``ValueError`` on any failure."""
-    timeout = min(float(connect_settings.FORGE_JWKS_FETCH_TIMEOUT), 5.0)
-    try:
-        with requests.get(
-            url,
-            timeout=timeout,
-            allow_redirects=False,
-            stream=True,
-            headers={"User-Agent": f"django-atlassian-connect/{__version__}"},
-        ) as response:
-            if response.status_code != 200:
-                raise ValueError(f"answered {response.status_code}")
-            body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
-            if len(body) > MAX_JWKS_BYTES:
-                raise ValueError(f"answered more than {MAX_JWKS_BYTES} bytes")
-            cache_control = response.headers.get("Cache-Control")
-    except requests.RequestException as exc:
-        raise ValueError(type(exc).__name__) from exc
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ValueError("answered something that is not JSON") from exc
-    parse_jwks(document)  # refuse a set without one usable key before caching it
-    return document, _ttl(cache_control)
 
 
 def _from_entry(entry: Any) -> KeySet | None:
@@ -132,30 +85,59 @@ def _from_entry(entry: Any) -> KeySet | None:
         return None
 
 
-def _refresh(url: str, now: float) -> KeySet | None:
-    """Fetch the set if no other process did within FORGE_JWKS_MIN_REFRESH; ``None`` if not."""
-    cache = caches[connect_settings.FORGE_JWKS_CACHE_ALIAS]
-    window = max(1, int(connect_settings.FORGE_JWKS_MIN_REFRESH))
-    if not cache.add(_cache_key(url, ":refetch"), now, window):
-        return None
-    try:
-        document, ttl = _download(url)
-    except ValueError as exc:
-        logger.warning("Forge JWKS fetch failed: %s %s", url, exc)
-        return None
-    entry = {"document": document, "fetched_at": now, "fresh_until": now + ttl}
-    cache.set(_cache_key(url), entry, KEEP_LAST_GOOD)
-    logger.info("Forge JWKS fetched: %s (fresh for %d s)", url, ttl)
-    return _from_entry(entry)
-
-
 def _remember(url: str, keyset: KeySet) -> KeySet:
+    """Keep ``keyset`` unless a newer one is known; the newest is returned."""
     with _lock:
         known = _sets.get(url)
-        if known is None or keyset.fetched_at >= known.fetched_at:
-            _sets[url] = keyset
-            return keyset
-        return known
+        if known is not None and known.fetched_at > keyset.fetched_at:
+            keyset = known
+        _sets[url] = keyset
+        _sets.move_to_end(url)
+        while len(_sets) > MAX_KEY_SETS:
+            _sets.popitem(last=False)
+        return keyset
+
+
+def _in_memory(url: str) -> KeySet | None:
+    keyset = _sets.get(url)
+    if keyset is not None:
+        try:
+            _sets.move_to_end(url)  # atomic; a set dropped meanwhile is just not found
+        except KeyError:
+            pass
+    return keyset
+
+
+def _refresh(url: str) -> KeySet | None:
+    """A fresh set: fetched (or joined) if no process fetched within FORGE_JWKS_MIN_REFRESH."""
+    cache = caches[connect_settings.FORGE_JWKS_CACHE_ALIAS]
+    window = max(1, int(connect_settings.FORGE_JWKS_MIN_REFRESH))
+
+    def may_start() -> bool:
+        return bool(cache.add(_cache_key(url, ":refetch"), time.time(), window))
+
+    def keep(fetched: jwks_fetch.Fetched) -> None:
+        _remember(url, _key_set(fetched))
+
+    fetched = jwks_fetch.shared_fetch(
+        url,
+        wait=float(connect_settings.FORGE_JWKS_FETCH_TIMEOUT),
+        may_start=may_start,
+        on_result=keep,
+    )
+    if fetched is None:
+        return None
+    entry = {
+        "document": fetched.document,
+        "fetched_at": fetched.fetched_at,
+        "fresh_until": fetched.fetched_at + fetched.ttl,
+    }
+    cache.set(_cache_key(url), entry, KEEP_LAST_GOOD)
+    return _remember(url, _key_set(fetched))
+
+
+def _key_set(fetched: jwks_fetch.Fetched) -> KeySet:
+    return KeySet(fetched.keys, fetched.fetched_at, fetched.fetched_at + fetched.ttl)
 
 
 def signing_key(kid: str, url: str, *, now: float | None = None) -> RSAPublicKey:
@@ -165,7 +147,7 @@ def signing_key(kid: str, url: str, *, now: float | None = None) -> RSAPublicKey
     it may trigger; ``key_unavailable`` (503) when no set can be had at all.
     """
     now = time.time() if now is None else now
-    keyset = _sets.get(url)
+    keyset = _in_memory(url)
     if keyset is not None and now < keyset.fresh_until and kid in keyset.keys:
         return keyset.keys[kid]  # the warm path: no cache read, no fetch
     # Another process may have fetched a newer set: the shared cache first.
@@ -174,9 +156,9 @@ def signing_key(kid: str, url: str, *, now: float | None = None) -> RSAPublicKey
     if cached is not None and (keyset is None or cached.fetched_at > keyset.fetched_at):
         keyset = _remember(url, cached)
     if keyset is None or now >= keyset.fresh_until or kid not in keyset.keys:
-        fresh = _refresh(url, now)
-        if fresh is not None:
-            keyset = _remember(url, fresh)
+        # None: no fetch allowed, or it failed or was too slow; a fetch of this
+        # process that finished meanwhile is in memory.
+        keyset = _refresh(url) or _in_memory(url) or keyset
     if keyset is None:
         raise ForgeAuthError(
             "key_unavailable",
@@ -193,6 +175,8 @@ def signing_key(kid: str, url: str, *, now: float | None = None) -> RSAPublicKey
 
 
 def clear_memory_cache() -> None:
-    """Forget the sets held in this process (tests; the Django cache is separate)."""
+    """Forget the sets held in this process and the fetches under way (tests;
+    the Django cache is separate)."""
+    jwks_fetch.forget()  # first: its lock is always taken before ours
     with _lock:
         _sets.clear()
