@@ -157,6 +157,11 @@ class TenantAdmin(admin.ModelAdmin):
         # Tenants come from verified installs only.
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The page is read-only: saving it would rewrite the row over a concurrent lifecycle
+        # callback. "change" on the changelist allows the soft uninstall.
+        return obj is None and super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Deleting drops the secrets, tokens and everything owned by the tenant:
         # superusers only, and never the default bulk action (see get_actions).
@@ -169,7 +174,9 @@ class TenantAdmin(admin.ModelAdmin):
             actions.pop("delete_permanently", None)
         return actions
 
-    @admin.action(description="Mark selected tenants uninstalled (keeps their rows)")
+    @admin.action(
+        description="Mark selected tenants uninstalled (keeps their rows)", permissions=["change"]
+    )
     def mark_uninstalled(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         """What the product's ``uninstalled`` callback does: tokens stop working, data stays."""
         now = timezone.now()
@@ -242,6 +249,10 @@ class LifecycleEventAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The audit trail of every delivery; the replay check reads the accepted ones.
         return False
 
 

@@ -231,19 +231,34 @@ def jira(settings: Any, live_server: Any) -> Iterator[Any]:
         yield host
 
 
-def run_doctor(*args: str) -> tuple[int, str]:
-    """Run ``connect_doctor``: (exit status, output). A finding raises CommandError(returncode=1)."""
+def run_doctor_streams(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    """Run ``connect_doctor``: (exit status, stdout, stderr). A finding or a usage error
+    raises CommandError (returncode 1 or 2): its message, which the shell shows on stderr,
+    is added to stderr. ``stdin`` is what a ``-`` argument reads."""
+    import contextlib
     import io
+    from unittest import mock
 
     from django.core.management import CommandError, call_command
 
-    out = io.StringIO()
-    try:
-        call_command("connect_doctor", *args, stdout=out)
-        status = 0
-    except CommandError as exc:
-        status = exc.returncode
-    return status, out.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    given = (
+        contextlib.nullcontext() if stdin is None else mock.patch("sys.stdin", io.StringIO(stdin))
+    )
+    with given:
+        try:
+            call_command("connect_doctor", *args, stdout=out, stderr=err)
+            status = 0
+        except CommandError as exc:
+            status = exc.returncode
+            err.write(str(exc))
+    return status, out.getvalue(), err.getvalue()
+
+
+def run_doctor(*args: str) -> tuple[int, str]:
+    """Run ``connect_doctor``: (exit status, output). A finding raises CommandError(returncode=1)."""
+    status, out, _ = run_doctor_streams(*args)
+    return status, out
 
 
 def run_doctor_json(*args: str) -> tuple[int, dict]:

@@ -9,7 +9,9 @@ then goes further: which secret signed a token and when it was retired, what
 the clocks say, and which common mistake reproduces a token's ``qsh``.
 
 Nothing here prints or returns a shared secret; tokens appear as a short
-prefix only (the command shows a whole token only with ``--show-token``).
+prefix only (the command shows a whole token only with ``--show-token``, and
+cuts the ``jwt`` parameter of the URLs it was given with
+:func:`shorten_jwt_params` before printing a report).
 
 One module per concern; imports point one way, from the entry points down
 to :mod:`.report` (the bottom) and :mod:`.facts`::
@@ -39,6 +41,7 @@ from .report import (
     Finding,
     Report,
     default_hint,
+    shorten_jwt_params,
     token_prefix,
 )
 from .routing import endpoint_kind
@@ -67,6 +70,7 @@ __all__ = [
     "find_tenant",
     "lint_descriptor",
     "qsh_variants",
+    "shorten_jwt_params",
     "split_scheme",
     "token_prefix",
 ]

@@ -345,20 +345,9 @@ def scrub(report: Report, secrets: list[str]) -> Report:
     name the configured ``API_URL`` where a text says ``{API_URL}``."""
     values = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
 
-    def clean(value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in values:
-                value = value.replace(secret, "[credential]")
-            return value
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
+    def clean(text: str) -> str:
+        for secret in values:
+            text = text.replace(secret, "[credential]")
+        return _with_settings(text)
 
-    report.facts = clean(report.facts)
-    for finding in report.findings:
-        finding.message = _with_settings(clean(finding.message))
-        finding.hint = _with_settings(clean(finding.hint))
-        finding.details = clean(finding.details)
-    return report
+    return report.rewrite(clean)

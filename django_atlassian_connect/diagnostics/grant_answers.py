@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..models.oauth import CONSENT_LIFETIME, REFRESH_TOKEN_INACTIVITY
+from ..redaction import redact
 from .report import ERROR, OK, WARNING, Report, dt
 
 __all__ = ["analyse_grant", "analyse_token_answer", "is_token_endpoint", "read_body"]
@@ -43,7 +44,8 @@ def read_body(body: str | None) -> dict[str, Any] | None:
     try:
         data = json.loads(body)
     except ValueError:
-        return {"text": body.strip()[:300]}
+        # An answer pasted with its status line, or cut short in a log: still its tokens.
+        return {"text": redact(body.strip())[:300]}
     return data if isinstance(data, dict) else {"json": data}
 
 

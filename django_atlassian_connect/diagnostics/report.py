@@ -7,7 +7,9 @@ types; this one imports none of them.
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -186,6 +188,25 @@ class Report:
         problems = self.problems
         return problems[0] if problems else None
 
+    def rewrite(self, text: Callable[[str], str]) -> Report:
+        """Every string of the report (facts, messages, hints, details) passed through ``text``,
+        after the analysis: to take out what must not be printed."""
+
+        def each(value: Any) -> Any:
+            if isinstance(value, str):
+                return text(value)
+            if isinstance(value, dict):
+                return {k: each(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [each(v) for v in value]
+            return value
+
+        self.facts = each(self.facts)
+        for finding in self.findings:
+            finding.message, finding.hint = text(finding.message), text(finding.hint)
+            finding.details = each(finding.details)
+        return self
+
     def get(self, code: str) -> Finding | None:
         return next((f for f in self.findings if f.code == code), None)
 
@@ -223,3 +244,12 @@ def token_prefix(token: str, length: int = 12) -> str:
     if len(token) <= length:
         return "…" if token else ""
     return f"{token[:length]}… ({len(token)} chars)"
+
+
+_JWT_PARAM = re.compile(r"(?i)\b(jwt=)([A-Za-z0-9._~%+/=-]+)")
+
+
+def shorten_jwt_params(text: str) -> str:
+    """``text`` with the value of each ``jwt=`` parameter (the iframe's token, in a URL
+    copied from the browser) cut to :func:`token_prefix`."""
+    return _JWT_PARAM.sub(lambda m: m.group(1) + token_prefix(m.group(2)), text)

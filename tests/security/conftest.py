@@ -1,7 +1,9 @@
-"""Start the example project as a real server, each on its own database."""
+"""Start the example project as a real server, each on its own database; seed the test
+database with real secrets (``vault``) and capture every log record (``all_logs``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -12,6 +14,7 @@ import pytest
 
 from tests.e2e.conftest import ExampleApp, start_example_app
 from tests.security.support import AppDatabase, app_database_url
+from tests.security.vault import Vault, fill_vault
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -77,3 +80,35 @@ def app_factory(
             app.process.kill()
             app.process.wait(timeout=10)
         handle.drop()
+
+
+@pytest.fixture
+def _quick_password_hashing(settings: Any) -> None:
+    # linked_user sets a password: the default hasher alone would double each vault's cost.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def vault(
+    _quick_password_hashing: None,
+    connect_host: Any,
+    connect_tenant: Any,
+    forge_host: Any,
+    linked_user: Any,
+) -> Vault:
+    """The database seeded with real secrets of every kind (``tests/security/vault.py``)."""
+    return fill_vault(connect_host, connect_tenant, forge_host, linked_user)
+
+
+@pytest.fixture
+def all_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every log record from here on, at DEBUG, SQL with its parameters included."""
+    from django.db import connection
+
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="django")  # Django's own default is INFO
+    debug_cursor = connection.force_debug_cursor
+    connection.force_debug_cursor = True
+    yield caplog
+    connection.force_debug_cursor = debug_cursor

@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_atlassian_connect import diagnostics
 from django_atlassian_connect.diagnostics.credentials import analyse_credentials
 from django_atlassian_connect.diagnostics.forge import analyse_forge_token
+from django_atlassian_connect.exceptions import SecretDecryptionError
 from django_atlassian_connect.models import OAuthGrant
 
 USAGE_ERROR = 2
@@ -198,7 +199,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         command = options["doctor_command"]
-        report = getattr(self, "_" + command.replace("-", "_"))(options)
+        try:
+            report = getattr(self, "_" + command.replace("-", "_"))(options)
+        except SecretDecryptionError as exc:
+            # A secret the analysis had to read cannot be decrypted: that is the finding.
+            report = diagnostics.Report(command)
+            report.add(exc.code, diagnostics.ERROR, exc.detail, hint=exc.hint)
+        report.rewrite(diagnostics.shorten_jwt_params)  # a URL from the browser holds its token
         if options["json"]:
             self.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=False))
         else:
