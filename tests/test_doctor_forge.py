@@ -142,6 +142,20 @@ def test_isolated_cloud(platform):
         analyse_forge_token(platform.mint_fit(overrides={"icLabel": "ic-one"})), "key_invalid"
     )
     assert found.cause == "isolated_cloud" and "FORGE_IC_JWKS_URL_TEMPLATE" in found.message
+    assert "FORGE_IC_LABELS" in found.message
+
+
+def test_isolated_cloud_label_not_listed(platform, settings):
+    settings.ATLASSIAN_CONNECT = {
+        **settings.ATLASSIAN_CONNECT,
+        "FORGE_IC_JWKS_URL_TEMPLATE": "http://127.0.0.1:9/{IC_LABEL}/jwks.json",
+        "FORGE_IC_LABELS": ["ic-listed"],
+    }
+    found = finding(
+        analyse_forge_token(platform.mint_fit(overrides={"icLabel": "ic-other"})), "key_invalid"
+    )
+    assert found.cause == "isolated_cloud"
+    assert "'ic-other' is not on FORGE_IC_LABELS" in found.message
 
 
 @pytest.mark.parametrize("drop", ["jti", "app.installationId", "app.apiBaseUrl"])

@@ -254,8 +254,14 @@ def _key_cause(parsed: ParsedToken | None, app: Mapping[str, Any]) -> tuple[str,
         if not connect_settings.FORGE_IC_JWKS_URL_TEMPLATE:
             return "isolated_cloud", (
                 f" It is an Isolated Cloud token (icLabel {str(label)[:50]!r}); set "
-                "FORGE_IC_JWKS_URL_TEMPLATE (with '{icLabel}') from Atlassian's IC onboarding "
-                "to accept it."
+                "FORGE_IC_JWKS_URL_TEMPLATE (with '{IC_LABEL}') from Atlassian's IC onboarding "
+                "and list the label in FORGE_IC_LABELS to accept it."
+            )
+        if str(label) not in [str(known) for known in connect_settings.FORGE_IC_LABELS or []]:
+            return "isolated_cloud", (
+                f" It is an Isolated Cloud token whose icLabel {str(label)[:50]!r} is not on "
+                "FORGE_IC_LABELS: only listed labels select a key set. Add it if it is your "
+                "Isolated Cloud's label."
             )
         return "isolated_cloud", " It is an Isolated Cloud token (icLabel)."
     kid = parsed.header.get("kid")
