@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast demo demo-serve serve lint format typecheck docs migrations-check bench package clean
+.PHONY: help venv test test-fast demo demo-serve serve lint format typecheck docs migrations-check bench soak package clean
 
 help:
 	@echo "make test     set up .venv and run the whole test suite"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint     ruff + mypy"
 	@echo "make docs     build the Sphinx docs (warnings are errors)"
 	@echo "make bench    run the benchmarks and write docs/performance.md"
+	@echo "make soak     10 minutes of mixed traffic while Redis and PostgreSQL restart (root or sudo)"
 	@echo "make package  build the sdist and wheel, install the wheel in a clean venv, run the example from it"
 
 $(STAMP): pyproject.toml
@@ -59,6 +60,10 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[bench]"
 	$(PY) benchmarks/run.py
+
+# Its own PostgreSQL cluster and Redis (.ci/services installs them); SOAK_ARGS="--duration 120".
+soak: $(STAMP)
+	$(PY) -m benchmarks.soak $(SOAK_ARGS)
 
 package: $(STAMP)
 	.ci/package

@@ -56,7 +56,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -82,6 +81,7 @@ from benchmarks.common import (
     pinned,
     python_load,
     rss_kib,
+    stop_process,
     wait_for,
 )
 
@@ -235,17 +235,6 @@ def ace_page(base: str, path: Path) -> None:
     path.write_text(html, encoding="utf-8")
 
 
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
 # -- the run -------------------------------------------------------------------------
 
 
@@ -343,8 +332,8 @@ def run(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, object]:
                         flush=True,
                     )
     finally:
-        stop(ours)
-        stop(ace)
+        stop_process(ours)
+        stop_process(ace)
     for key, values in samples.items():
         result[f"{key}_rps"] = statistics.median(values)
         result[f"{key}_per_cpu_s"] = statistics.median(per_cpu[key])

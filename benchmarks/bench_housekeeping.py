@@ -25,12 +25,13 @@ or without Celery (``pip install celery[redis]``).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.common import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANTS = int(os.environ.get("BENCH_HOUSEKEEPING_TENANTS", "10000"))
@@ -81,15 +82,6 @@ def _start_workers(processes: int, env: dict[str, str], log: Path) -> subprocess
         if worker.poll() is not None:
             raise RuntimeError(f"the Celery worker exited:\n{log.read_text()[-2000:]}")
     raise RuntimeError(f"the Celery worker did not answer in 60 s:\n{log.read_text()[-2000:]}")
-
-
-def _stop(worker: subprocess.Popen) -> None:
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait(timeout=10)
 
 
 def run(tenants: int = TENANTS) -> dict[str, object]:
@@ -181,7 +173,7 @@ def run(tenants: int = TENANTS) -> dict[str, object]:
                     time.sleep(0.25)
                 wall = time.perf_counter() - clock
             finally:
-                _stop(worker)
+                stop_process(worker, 30)
             calls = len(host.log) - calls_before
             ok = Tenant.objects.filter(verification_status="ok").count()
             result[f"workers_{processes}_seconds"] = wall

@@ -3,7 +3,8 @@
 Signed installs (RS256) name their key in the ``kid`` header. The PEM lives at
 ``<INSTALL_KEYS_URL>/<kid>`` (staging sites: ``INSTALL_KEYS_STAGING_URL``).
 Keys never change for a ``kid``, so they are cached (Django cache, then process
-memory). The ``kid`` is validated before it goes into a URL.
+memory); a cache that fails (Redis restarting) is logged and gone without: the
+key is downloaded. The ``kid`` is validated before it goes into a URL.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from fnmatch import fnmatch
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -83,12 +85,23 @@ def fetch_install_key(kid: str, base_url: str) -> str:
         return _memory[url]
     cache = caches[connect_settings.KEY_CACHE_ALIAS]
     cache_key = f"atlassian_connect:install_key:{url}"
-    pem = cache.get(cache_key)
+    pem = _cache_call("read", cache.get, cache_key)
     if pem is None:
         pem = _download(url)
-        cache.set(cache_key, pem, connect_settings.KEY_CACHE_TIMEOUT)
+        _cache_call("write", cache.set, cache_key, pem, connect_settings.KEY_CACHE_TIMEOUT)
     _memory[url] = pem
     return pem
+
+
+def _cache_call(operation: str, func: Any, *args: Any) -> Any:
+    """The cache only saves a download: when it is down (Redis restarting), go without it."""
+    try:
+        return func(*args)
+    except Exception as exc:
+        logger.warning(
+            "install key cache %s failed (%s); going without it", operation, type(exc).__name__
+        )
+        return None
 
 
 def _download(url: str) -> str:

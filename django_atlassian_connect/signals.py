@@ -1,6 +1,8 @@
 """Signals, all sent after the transaction that caused them commits.
 
-Every signal has ``sender`` (the tenant model) and ``tenant``.
+Every signal has ``sender`` (the tenant model) and ``tenant``. A lifecycle
+signal's receiver that raises is logged and does not change the answer: the
+delivery has committed, so the product is told it was applied.
 
 - ``tenant_installed(tenant, created)``: an ``installed`` callback was accepted.
 - ``tenant_uninstalled(tenant)``: an ``uninstalled`` callback was accepted.

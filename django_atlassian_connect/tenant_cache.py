@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -339,7 +339,22 @@ def forget(client_key: str) -> None:
 def refresh(client_key: str) -> None:
     """Drop the entry now and write a fresh one once the transaction commits."""
     forget(client_key)
-    transaction.on_commit(lambda: reload(client_key))
+    transaction.on_commit(lambda: _reload_after_commit(client_key))
+
+
+def _reload_after_commit(client_key: str) -> None:
+    # The change is committed: a database gone just after the commit must not
+    # make the caller report it as failed. The entry is already dropped, so the
+    # next request reads the database.
+    try:
+        reload(client_key)
+    except DatabaseError as exc:
+        logger.warning(
+            "tenant cache reload of %s after the commit failed (%s); the next request reads "
+            "the database",
+            client_key,
+            type(exc).__name__,
+        )
 
 
 def clear_process_memory() -> None:

@@ -223,6 +223,17 @@ def test_key_cdn_and_browser_page(host):
     assert "Hello" in page and "<iframe" in page and "jwt=" in page
 
 
+def test_sites_can_share_one_install_key(host):
+    """As Atlassian's sites do: one key server serves the key every site signs with."""
+    other = ConnectHost(install_key=host.key)
+    other.descriptor = host.descriptor
+    token = other.install_token("/installed")
+    assert jwt.get_unverified_header(token)["kid"] == host.key.kid
+    public = requests.get(f"{host.keys_url}/{host.key.kid}", timeout=5).text
+    claims = jwt.decode(token, public, algorithms=["RS256"], audience="http://127.0.0.1:1")
+    assert claims["iss"] == other.client_key != host.client_key
+
+
 def test_page_url_carries_a_valid_token(host):
     url = host.page_url("hello", account_id="5b10ac8d82e05b22cc7d4ef5")
     path_and_query = url[len(host.app_base_url) :]

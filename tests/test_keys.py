@@ -277,6 +277,24 @@ def test_key_cache_alias_setting(settings, install_key):
     caches["keys"].clear()
 
 
+def test_a_cache_outage_does_not_refuse_an_install(settings, key_server, install_key, caplog):
+    """Redis down or restarting: the key is downloaded (and kept in memory), never a 500."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "down": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
+        },
+    }
+    configure(settings, KEY_CACHE_ALIAS="down")
+    start = len(key_server.requests)
+    assert keys.fetch_install_key(install_key.kid, SITE) == install_key.public_pem
+    assert keys.fetch_install_key(install_key.kid, SITE) == install_key.public_pem
+    assert key_server.requests[start:] == [install_key.kid]
+    assert "install key cache read failed (ConnectionError); going without it" in caplog.text
+    assert "install key cache write failed (ConnectionError)" in caplog.text
+
+
 # -- the testing key server and key pair ------------------------------------------------
 
 

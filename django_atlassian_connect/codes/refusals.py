@@ -218,4 +218,10 @@ REFUSALS: dict[str, Code] = {
         "The database failed while storing the callback; nothing was changed. "
         "Retry in a moment, and check the database.",
     ),
+    "cache_unavailable": Code(
+        503,
+        "The cache could not be reached.",
+        "The cache server (CACHES, e.g. Redis) is unreachable or restarting: retry after "
+        "Retry-After seconds, and check that the cache server is up.",
+    ),
 }

@@ -45,6 +45,24 @@ from .verify import (
 logger = logging.getLogger("django_atlassian_connect")
 
 
+def after_commit(event_type: str, func: Callable[[], Any]) -> None:
+    """Run ``func`` (a signal) once the delivery has committed.
+
+    What fails then (a receiver that raises, the database gone right after the
+    commit) is logged and changes nothing: the delivery is committed, so it
+    must be answered as applied. Answering 503 would make the product keep the
+    secret it just replaced here.
+    """
+
+    def run() -> None:
+        try:
+            func()
+        except Exception:
+            logger.exception("lifecycle %s: a receiver failed after the commit", event_type)
+
+    transaction.on_commit(run)
+
+
 @dataclass(frozen=True)
 class LifecycleResult:
     event_type: str
@@ -94,20 +112,22 @@ def install(
             detail="first install" if created else ("secret rotated" if rotated else "reinstall"),
             token_issued_at=issued_at,
         )
-        transaction.on_commit(
+        after_commit(
+            "installed",
             lambda: signals.tenant_installed.send(
                 sender=type(tenant), tenant=tenant, created=created
-            )
+            ),
         )
         if retired is not None:
             previous = retired.fingerprint
-            transaction.on_commit(
+            after_commit(
+                "installed",
                 lambda: signals.shared_secret_rotated.send(
                     sender=type(tenant),
                     tenant=tenant,
                     previous_fingerprint=previous,
                     fingerprint=secret.fingerprint,
-                )
+                ),
             )
     logger.info(
         "installed: %s %s (%s, secret %s%s)",
@@ -155,8 +175,9 @@ def uninstall(
         record(
             "uninstalled", payload, tenant=tenant, detail="uninstalled", token_issued_at=issued_at
         )
-        transaction.on_commit(
-            lambda: signals.tenant_uninstalled.send(sender=type(tenant), tenant=tenant)
+        after_commit(
+            "uninstalled",
+            lambda: signals.tenant_uninstalled.send(sender=type(tenant), tenant=tenant),
         )
     logger.info("uninstalled: %s %s", tenant.client_key, tenant.base_url)
     return LifecycleResult("uninstalled", tenant)
@@ -185,7 +206,7 @@ def set_enabled(
         tenant.save(update_fields=["is_enabled", "enabled_at", "disabled_at", "updated_at"])
         record(event_type, payload, tenant=tenant, detail=event_type)
         signal = signals.tenant_enabled if enabled else signals.tenant_disabled
-        transaction.on_commit(lambda: signal.send(sender=type(tenant), tenant=tenant))
+        after_commit(event_type, lambda: signal.send(sender=type(tenant), tenant=tenant))
     logger.info("%s: %s %s", event_type, tenant.client_key, tenant.base_url)
     return LifecycleResult(event_type, tenant)
 

@@ -91,6 +91,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees a view's exception first: the database or Redis down is
+    # 503 with Retry-After (which the product and Forge retry), not 500.
+    "django_atlassian_connect.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "example_project.urls"

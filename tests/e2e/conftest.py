@@ -156,6 +156,37 @@ def start_example_app(
     )
 
 
+def start_celery_worker(
+    app: ExampleApp, broker_url: str, log_path: Path, *, timeout: float = 60
+) -> tuple[subprocess.Popen, dict[str, str]]:
+    """A Celery worker (one task at a time) for ``app`` on ``broker_url``, once it is ready.
+
+    The broker is also the result backend. Returns the worker and its
+    environment (``manage.py shell`` with it sends tasks to the same broker).
+    """
+    env = {
+        **app.env,
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_RESULT_BACKEND": broker_url,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "example_project"), str(ROOT)]),
+    }
+    command = ["celery", "-A", "example_project", "worker", "--pool=solo", "--loglevel=INFO"]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", *command],
+        cwd=ROOT / "example_project",
+        env=env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + timeout
+    while "ready" not in log_path.read_text(errors="replace"):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            raise AssertionError("the Celery worker did not start:\n" + log_path.read_text())
+        time.sleep(0.3)
+    return worker, env
+
+
 @pytest.fixture(scope="module")
 def e2e_install_key() -> InstallKeyPair:
     return InstallKeyPair()

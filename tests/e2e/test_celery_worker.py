@@ -14,7 +14,7 @@ import time
 import pytest
 
 from django_atlassian_connect.testing.host import ConnectHost
-from tests.e2e.conftest import MANAGE, ROOT, start_example_app
+from tests.e2e.conftest import MANAGE, start_celery_worker, start_example_app
 
 pytestmark = pytest.mark.e2e
 
@@ -50,35 +50,15 @@ def worker_setup(tmp_path_factory):
             "CONNECT_ALLOWED_PRODUCT_HOSTS": "127.0.0.1",
         },
     )
-    env = {
-        **app.env,
-        "CELERY_BROKER_URL": REDIS_URL,
-        "CELERY_RESULT_BACKEND": REDIS_URL,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "example_project"), str(ROOT)]),
-    }
     log_path = tmp / "worker.log"
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "example_project",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-        ],
-        cwd=ROOT / "example_project",
-        env=env,
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-    )
     try:
         host.install(app.base_url + "/atlassian-connect.json")
-        deadline = time.monotonic() + 60
-        while "ready" not in log_path.read_text() and time.monotonic() < deadline:
-            assert worker.poll() is None, log_path.read_text()
-            time.sleep(0.3)
+        worker, env = start_celery_worker(app, REDIS_URL, log_path)
+    except BaseException:
+        app.process.terminate()
+        host.stop()
+        raise
+    try:
         yield host, app, env, log_path
     finally:
         worker.terminate()

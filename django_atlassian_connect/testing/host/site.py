@@ -34,6 +34,9 @@ class ConnectHost(LifecycleDriver, WebhookSender, BrowserPage, AuthorizationServ
     for a fresh one. ``quota=QuotaPolicy(limit=10, window=3600)`` (or
     ``host.enforce_quota(...)``) rate-limits the app's REST calls as Jira
     Cloud does: ``X-RateLimit-*`` headers on every answer, 429 once spent.
+    ``install_key`` (an :class:`~django_atlassian_connect.testing.InstallKeyPair`)
+    signs its installs (default: a key of its own); sites may share one, as
+    Atlassian's sites do, and serve it from one ``InstallKeyServer``.
     """
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:

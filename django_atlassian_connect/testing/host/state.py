@@ -94,13 +94,16 @@ class SiteState(LocalHTTPServer):
         transport: Transport | None = None,
         context_token_lifetime: int = 900,
         quota: QuotaPolicy | None = None,
+        install_key: InstallKeyPair | None = None,
     ) -> None:
         if product not in ("jira", "confluence"):
             raise ValueError("product is 'jira' or 'confluence'")
         self.product = product
         self.client_key = client_key or f"{product}:{uuid.uuid4()}"
         self.oauth_client_id = oauth_client_id or secrets.token_urlsafe(24)
-        self.key = InstallKeyPair()
+        # Atlassian signs every site's installs with the same few keys: sites made
+        # in bulk may share one (and skip generating an RSA key each).
+        self.key = install_key or InstallKeyPair()
         self.accounts = {a.account_id: a for a in (accounts or self.default_accounts())}
         self.app_user = Account(
             "557058:" + str(uuid.uuid5(uuid.NAMESPACE_URL, self.client_key)), "Connect app user"
