@@ -24,6 +24,7 @@ process-local cache, two workers may each send the signal once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -284,7 +285,19 @@ def announce_once(
     def send() -> None:
         cache = caches[connect_settings.FORGE_JWKS_CACHE_ALIAS]
         key = event.dedupe_key
-        if not cache.add(key, event.retry_count, DEDUPE_TTL):
+        try:
+            first = cache.add(key, event.retry_count, DEDUPE_TTL)
+        except Exception as exc:
+            # The event is stored and committed: announcing it twice (a retry, later)
+            # beats answering 503 for work that is done, or never announcing it.
+            logger.warning(
+                "forge %s for %s: dedupe cache unavailable (%s), announced without it",
+                event.event_type,
+                event.installation_id,
+                type(exc).__name__,
+            )
+            first = True
+        if not first:
             logger.info(
                 "forge %s for %s already announced: delivery (retryCount %d) not sent again",
                 event.event_type,
@@ -298,7 +311,8 @@ def announce_once(
             )
         except Exception:
             # Not announced after all: Forge's retry of this delivery sends it again.
-            cache.delete(key)
+            with contextlib.suppress(Exception):  # an unreachable cache forgets nothing
+                cache.delete(key)
             raise
 
     transaction.on_commit(send)

@@ -22,6 +22,7 @@ Three layers:
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +36,8 @@ from ..conf import connect_settings
 from ..exceptions import ForgeAuthError
 from . import jwks_fetch
 from .jwks_fetch import DEFAULT_TTL, MAX_JWKS_BYTES, MAX_TTL, MIN_TTL, parse_jwks
+
+logger = logging.getLogger("django_atlassian_connect")
 
 __all__ = [
     "DEFAULT_TTL",
@@ -108,13 +111,27 @@ def _in_memory(url: str) -> KeySet | None:
     return keyset
 
 
+def _shared(operation: str, *args: Any) -> Any:
+    """``cache.<operation>(*args)`` on the shared cache; ``None`` when it cannot be reached.
+
+    An unreachable cache (Redis restarting) is a miss, and a refetch claim it
+    cannot grant is granted: this process's own throttle (one fetch per URL at
+    a time) still holds, and Forge's calls keep being verified.
+    """
+    try:
+        return getattr(caches[connect_settings.FORGE_JWKS_CACHE_ALIAS], operation)(*args)
+    except Exception as exc:
+        logger.warning("forge JWKS cache unavailable (%s): going without", type(exc).__name__)
+        return None
+
+
 def _refresh(url: str) -> KeySet | None:
     """A fresh set: fetched (or joined) if no process fetched within FORGE_JWKS_MIN_REFRESH."""
-    cache = caches[connect_settings.FORGE_JWKS_CACHE_ALIAS]
     window = max(1, int(connect_settings.FORGE_JWKS_MIN_REFRESH))
 
     def may_start() -> bool:
-        return bool(cache.add(_cache_key(url, ":refetch"), time.time(), window))
+        granted = _shared("add", _cache_key(url, ":refetch"), time.time(), window)
+        return granted is None or bool(granted)
 
     def keep(fetched: jwks_fetch.Fetched) -> None:
         _remember(url, _key_set(fetched))
@@ -132,7 +149,7 @@ def _refresh(url: str) -> KeySet | None:
         "fetched_at": fetched.fetched_at,
         "fresh_until": fetched.fetched_at + fetched.ttl,
     }
-    cache.set(_cache_key(url), entry, KEEP_LAST_GOOD)
+    _shared("set", _cache_key(url), entry, KEEP_LAST_GOOD)
     return _remember(url, _key_set(fetched))
 
 
@@ -151,7 +168,7 @@ def signing_key(kid: str, url: str, *, now: float | None = None) -> RSAPublicKey
     if keyset is not None and now < keyset.fresh_until and kid in keyset.keys:
         return keyset.keys[kid]  # the warm path: no cache read, no fetch
     # Another process may have fetched a newer set: the shared cache first.
-    entry = caches[connect_settings.FORGE_JWKS_CACHE_ALIAS].get(_cache_key(url))
+    entry = _shared("get", _cache_key(url))
     cached = _from_entry(entry) if entry is not None else None
     if cached is not None and (keyset is None or cached.fetched_at > keyset.fetched_at):
         keyset = _remember(url, cached)
