@@ -22,10 +22,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
-from . import __version__, ratelimit
-from .codes import API_CODES, api_code_for_status
-from .conf import connect_settings
-from .exceptions import ConnectClientError
+from .. import __version__, ratelimit
+from ..codes import API_CODES, api_code_for_status
+from ..conf import connect_settings
+from ..exceptions import ConnectClientError
 
 USER_AGENT = f"django-atlassian-connect/{__version__} python-requests/{requests.__version__}"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
