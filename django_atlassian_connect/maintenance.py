@@ -14,16 +14,18 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import locks, ratelimit, signals, tenant_cache
+from . import ratelimit, signals, tenant_cache
 from .client import ConnectClient
 from .conf import connect_settings
 from .exceptions import ConnectAPIError, ConnectClientError, RateLimitBackoffError
 from .forge.installations import installations_running_out
+from .housekeeping.jobs import ChunkedJob
 from .models import AbstractTenant, SeenLifecycleToken, SharedSecret, get_tenant_model
 from .oauth import refresh_access_tokens
 from .threelo.housekeeping import refresh_oauth_grants
 
 __all__ = [
+    "VERIFY_INSTALLATIONS",
     "due_installation_pks",
     "purge_retired_secrets",
     "purge_seen_tokens",
@@ -137,14 +139,32 @@ def due_installation_pks(
     return list(pks[:limit] if limit else pks)
 
 
-def _verify_one(tenant: AbstractTenant) -> tuple[str | None, str]:
-    """(why deferred, outcome) for one tenant; its failure is its own, never the batch's."""
-    try:
-        why = ratelimit.housekeeping_deferral(tenant.client_key)
-        return why, DEFERRED if why else verify_installation(tenant)
-    except Exception:
-        logger.exception("verify_installations: %s failed; the batch goes on", tenant.client_key)
-        return None, "error"
+def _verify_one(tenant: AbstractTenant, **_: Any) -> tuple[str, str] | str:
+    """One tenant's outcome; deferred (with why) when its site is near its rate limit."""
+    why = ratelimit.housekeeping_deferral(tenant.client_key)
+    outcome = DEFERRED if why else verify_installation(tenant)
+    if outcome == DEFERRED:
+        # No why: the call itself met a 429 backoff that began after the check.
+        return outcome, f"{tenant.client_key} ({why or 'backoff'})"
+    return outcome
+
+
+def _still_due(pks: list[Any], *, now: datetime, min_age: float = 0) -> Any:
+    return _due_installations(now, min_age).filter(pk__in=pks).order_by("pk")
+
+
+#: The job behind :func:`verify_installations` (claims named ``verify_installation:<pk>``).
+VERIFY_INSTALLATIONS = ChunkedJob(
+    name="verify_installation",
+    due_pks=lambda *, now, min_age=0: due_installation_pks(started_at=now, min_age=min_age),
+    still_due=_still_due,
+    run_one=_verify_one,
+    outcomes=_OUTCOMES,
+    failed="error",
+    occasional=(DEFERRED,),
+    describe=lambda tenant: str(tenant.client_key),
+    noted={DEFERRED: "verify_installations deferred %d installation(s) near their rate limit: %s"},
+)
 
 
 def verify_installations_batch(
@@ -154,48 +174,18 @@ def verify_installations_batch(
 
     What one Celery chunk task does (and the plain loop, chunk after chunk).
     Skipped, and counted as ``skipped``: an installation another run holds
-    (:func:`locks.claim`), or one that is no longer due when its claim is
-    taken: verified since ``started_at - min_age`` (by a concurrent run),
-    uninstalled or disabled. The chunk's rows are read in one query, after
-    claiming, so what a concurrent run did is seen.
+    (:func:`~.housekeeping.claims.claim`), or one that is no longer due when
+    its claim is taken: verified since ``started_at - min_age`` (by a
+    concurrent run), uninstalled or disabled. The chunk's rows are read in one
+    query, after claiming, so what a concurrent run did is seen. One
+    installation that fails is counted as ``error``; the batch goes on.
 
     Deferred, and counted as ``deferred_rate_limited`` (only when some are):
     an installation whose site reported NearLimit or answered 429 recently
     (:func:`ratelimit.housekeeping_deferral`, shared by all processes). A
     verification is never urgent; it stays due and a later run does it.
     """
-    started_at = started_at or timezone.now()
-    counts = dict.fromkeys((*_OUTCOMES, "skipped", DEFERRED), 0)
-    deferred: list[str] = []
-    claims: dict[str, str] = {}
-    for pk in pks:
-        token = locks.claim(f"verify_installation:{pk}")
-        if token is None:
-            counts["skipped"] += 1
-        else:
-            claims[str(pk)] = token
-    try:
-        due = _due_installations(started_at, min_age).filter(pk__in=list(claims)).order_by("pk")
-        for tenant in due:
-            why, outcome = _verify_one(tenant)
-            counts[outcome] += 1
-            if outcome == DEFERRED:
-                deferred.append(f"{tenant.client_key} ({why or 'backoff'})")
-            locks.release(f"verify_installation:{tenant.pk}", claims.pop(str(tenant.pk)))
-    finally:
-        counts["skipped"] += len(claims)
-        for pk, token in claims.items():
-            locks.release(f"verify_installation:{pk}", token)
-    if deferred:
-        # One line per chunk, not one per tenant: a quota running out affects many at once.
-        logger.info(
-            "verify_installations deferred %d installation(s) near their rate limit: %s",
-            len(deferred),
-            ", ".join(deferred),
-        )
-    else:
-        del counts[DEFERRED]
-    return counts
+    return VERIFY_INSTALLATIONS.batch(pks, now=started_at, min_age=min_age)
 
 
 def verify_installations(*, limit: int | None = None, min_age: float = 0) -> dict[str, Any]:
@@ -209,18 +199,7 @@ def verify_installations(*, limit: int | None = None, min_age: float = 0) -> dic
     concurrent run held or had just verified some of them,
     ``deferred_rate_limited`` when sites near their rate limit were left for later.
     """
-    started_at = timezone.now()
-    counts: dict[str, Any] = dict.fromkeys((*_OUTCOMES, "skipped", DEFERRED), 0)
-    pks = due_installation_pks(started_at=started_at, min_age=min_age, limit=limit)
-    for chunk in locks.chunks(pks):
-        for key, value in verify_installations_batch(
-            chunk, started_at=started_at, min_age=min_age
-        ).items():
-            counts[key] += value
-    for key in ("skipped", DEFERRED):
-        if not counts[key]:
-            del counts[key]
-    return counts
+    return VERIFY_INSTALLATIONS.run(limit=limit, min_age=min_age)
 
 
 #: Forge's hourly scheduledTrigger brings a fresh app system token: a stored one that

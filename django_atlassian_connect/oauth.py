@@ -17,17 +17,17 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from . import locks
-from .codes import CODES
+from .codes import CODES, OAUTH_ERROR_CODES
 from .conf import connect_settings
 from .exceptions import ImpersonationError
-from .http import RETRY_STATUSES, new_session
+from .housekeeping.jobs import ChunkedJob
+from .http.token_endpoint import TokenCodes, post_token_request
 from .keys import is_staging_host
 from .models import AbstractTenant, AccessToken
+from .models.locking import lock_or_create
 from .signing import current_secret
 from .tokens import encode_hs256
 
@@ -92,74 +92,37 @@ def build_assertion(
     return encode_hs256(claims, secret)
 
 
-def _grant_session() -> requests.Session:
-    # The grant has no side effect, so POST may be retried on 5xx/429.
-    return new_session(retry_methods={"POST"})
+#: The codes of the grant's failures; an OAuth error string we register is its own code.
+GRANT_CODES = TokenCodes(
+    unavailable="authorization_server_unavailable",
+    refused="oauth_error",
+    invalid="token_response_invalid",
+    oauth_errors=OAUTH_ERROR_CODES,
+)
 
 
 def request_grant(
     tenant: AbstractTenant, account_id: str, scopes: str, secret: str
 ) -> tuple[str, int]:
-    """One grant request: ``(access_token, expires_in)``."""
+    """One grant request: ``(access_token, expires_in)``.
+
+    The rules of the answer and of its errors are :mod:`~django_atlassian_connect.http.token_endpoint`'s.
+    """
     assertion = build_assertion(tenant, account_id, secret)
     data = {"grant_type": GRANT_TYPE, "assertion": assertion}
     if scopes:
         data["scope"] = scopes
-    url = authorization_server_url(tenant) + "/oauth2/token"
-    # What every error of this request carries (the assertion is not in it).
-    context: dict[str, Any] = {
-        "method": "POST",
-        "url": url,
-        "tenant": tenant,
-        "account_id": account_id,
-        "scopes": scopes,
-    }
-    try:
-        response = _grant_session().post(url, data=data, headers={"Accept": "application/json"})
-    except requests.RequestException as exc:
-        raise ImpersonationError(
-            "authorization_server_unavailable",
-            f"The token request to {url} failed ({type(exc).__name__}).",
-            **context,
-        ) from exc
-    context.update(status=response.status_code, response=response)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.status_code != 200:
-        error = body.get("error") if isinstance(body, dict) else None
-        description = body.get("error_description", "") if isinstance(body, dict) else ""
-        description = str(description)[:200] if description else ""
-
-        def refused(said: str) -> str:
-            return (
-                f"The authorization server refused to issue a token for {account_id} on "
-                f"{tenant.base_url}: {response.status_code} {said}"
-                + (f" ({description})" if description else "")
-                + "."
-            )
-
-        if isinstance(error, str) and error:
-            error = error[:100]
-            raise ImpersonationError.from_oauth_error(
-                error, refused(error), oauth_error_description=description or None, **context
-            )
-        code = (
-            "authorization_server_unavailable"
-            if response.status_code >= 500 or response.status_code in RETRY_STATUSES
-            else "token_response_invalid"
-        )
-        raise ImpersonationError(code, refused(code), **context)
-    token = body.get("access_token") if isinstance(body, dict) else None
-    expires_in = body.get("expires_in", 900) if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token or not isinstance(expires_in, (int, float)):
-        raise ImpersonationError(
-            "token_response_invalid",
-            f"The authorization server's answer from {url} has no access_token/expires_in.",
-            **context,
-        )
-    return token, int(expires_in)
+    answer = post_token_request(
+        authorization_server_url(tenant) + "/oauth2/token",
+        data,
+        codes=GRANT_CODES,
+        what=f"issue a token for {account_id} on {tenant.base_url}",
+        # The grant has no side effect, so POST may be retried on 5xx/429.
+        retry=True,
+        error=ImpersonationError,
+        context={"tenant": tenant, "account_id": account_id, "scopes": scopes},
+    )
+    return answer.access_token, answer.expires_in
 
 
 def _thread_lock(key: tuple[Any, ...]) -> threading.Lock:
@@ -211,15 +174,9 @@ def _grant_locked(
 ) -> str:
     started = timezone.now()
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                row, _ = AccessToken.objects.get_or_create(
-                    **lookup, defaults={"expires_at": _EPOCH}
-                )
-        except IntegrityError:
-            row = AccessToken.objects.get(**lookup)
         # Other processes asking for the same token wait here.
-        row = AccessToken.objects.select_for_update().get(pk=row.pk)
+        row, _ = lock_or_create(AccessToken.objects, lookup, {"expires_at": _EPOCH})
+        assert row is not None  # created when missing
         now = timezone.now()
         fresh_since_we_asked = row.obtained_at is not None and row.obtained_at >= started
         if _is_fresh(row, now) and (not force_refresh or fresh_since_we_asked):
@@ -271,44 +228,36 @@ def due_access_token_pks(*, now: datetime | None = None) -> list[Any]:
     return list(rows.values_list("pk", flat=True))
 
 
+def _refresh_one(row: AccessToken, **_: Any) -> str:
+    try:
+        get_access_token(row.tenant, row.account_id, row.scopes, force_refresh=True)
+    except ImpersonationError as exc:
+        logger.warning(
+            "could not refresh the token of %s on %s: %s",
+            row.account_id,
+            row.tenant.client_key,
+            exc.code,
+        )
+        return "failed"
+    return "refreshed"
+
+
+def _still_due(pks: list[Any], *, now: datetime) -> Any:
+    return _due_access_tokens(now).filter(pk__in=pks).select_related("tenant").order_by("pk")
+
+
 def refresh_access_token_batch(
     pks: Iterable[Any], *, now: datetime | None = None
 ) -> dict[str, int]:
     """Renew the tokens ``pks`` that are still due, each under a claim.
 
     What one Celery chunk task does (and the plain loop, chunk after chunk).
-    A token another run holds (:func:`locks.claim`), or one that a concurrent
-    run renewed already (no longer due), is skipped and counted as ``skipped``.
+    A token another run holds (:func:`~.housekeeping.claims.claim`), or one
+    that a concurrent run renewed already (no longer due), is skipped and
+    counted as ``skipped``. One token that fails is counted as ``failed``;
+    the batch goes on.
     """
-    now = now or timezone.now()
-    counts = {"refreshed": 0, "failed": 0, "skipped": 0}
-    claims: dict[str, str] = {}
-    for pk in pks:
-        token = locks.claim(f"refresh_access_token:{pk}")
-        if token is None:
-            counts["skipped"] += 1
-        else:
-            claims[str(pk)] = token
-    try:
-        due = _due_access_tokens(now).filter(pk__in=list(claims)).select_related("tenant")
-        for row in due.order_by("pk"):
-            try:
-                get_access_token(row.tenant, row.account_id, row.scopes, force_refresh=True)
-                counts["refreshed"] += 1
-            except ImpersonationError as exc:
-                counts["failed"] += 1
-                logger.warning(
-                    "could not refresh the token of %s on %s: %s",
-                    row.account_id,
-                    row.tenant.client_key,
-                    exc.code,
-                )
-            locks.release(f"refresh_access_token:{row.pk}", claims.pop(str(row.pk)))
-    finally:
-        counts["skipped"] += len(claims)
-        for pk, token in claims.items():
-            locks.release(f"refresh_access_token:{pk}", token)
-    return counts
+    return REFRESH_ACCESS_TOKENS.batch(pks, now=now)
 
 
 def forget_unused_access_tokens(*, now: datetime | None = None) -> int:
@@ -317,6 +266,18 @@ def forget_unused_access_tokens(*, now: datetime | None = None) -> int:
         expires_at__lt=(now or timezone.now()) - timedelta(days=1)
     ).delete()
     return deleted
+
+
+#: The job behind :func:`refresh_access_tokens` (claims named ``refresh_access_token:<pk>``).
+REFRESH_ACCESS_TOKENS = ChunkedJob(
+    name="refresh_access_token",
+    due_pks=due_access_token_pks,
+    still_due=_still_due,
+    run_one=_refresh_one,
+    outcomes=("refreshed", "failed"),
+    describe=lambda row: f"the token of {row.account_id} on {row.tenant.client_key}",
+    tidy=forget_unused_access_tokens,
+)
 
 
 def refresh_access_tokens(*, now: datetime | None = None) -> dict[str, int]:
@@ -330,12 +291,4 @@ def refresh_access_tokens(*, now: datetime | None = None) -> dict[str, int]:
     the Celery task spreads them over the workers
     (:func:`refresh_access_token_batch`).
     """
-    now = now or timezone.now()
-    counts = {"refreshed": 0, "failed": 0, "skipped": 0}
-    for chunk in locks.chunks(due_access_token_pks(now=now)):
-        for key, value in refresh_access_token_batch(chunk, now=now).items():
-            counts[key] += value
-    forget_unused_access_tokens(now=now)
-    if not counts["skipped"]:
-        del counts["skipped"]
-    return counts
+    return REFRESH_ACCESS_TOKENS.run(now=now)

@@ -8,9 +8,10 @@ working.
 The per-item jobs (``verify_installations``, ``refresh_access_tokens``,
 ``refresh_oauth_grants``) fan out when a worker runs them: one ``..._chunk``
 task per ``HOUSEKEEPING_CHUNK_SIZE`` items, in a Celery group, so every worker
-takes part; each item is claimed (:mod:`locks`; a 3LO grant by its row lock)
-and checked to be still due before any work, so two beats, a retried chunk or
-a manual run never do it twice.
+takes part; each item is claimed (:mod:`.housekeeping.claims`; a 3LO grant
+by its row lock) and checked to be still due before any work, so two beats, a
+retried chunk or a manual run never do it twice. The rules are written once,
+in :class:`~.housekeeping.jobs.ChunkedJob`.
 Without Celery, in eager mode, or called directly or with ``apply()``, the
 same job runs as the plain loop and answers its counts.
 """
@@ -24,7 +25,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from . import locks, maintenance, oauth
+from . import maintenance, oauth
+from .housekeeping.claims import chunks as cut
+from .housekeeping.jobs import ChunkedJob
 from .threelo import housekeeping as threelo_housekeeping
 
 try:
@@ -54,11 +57,15 @@ def _runs_inline() -> bool:
     return bool(request.called_directly or request.is_eager)
 
 
-def _fan_out(chunk_task: Any, pks: list[Any], *args: Any) -> dict[str, int]:
-    """One ``chunk_task`` per chunk of ``pks``, all in one Celery group."""
-    chunks = [[str(pk) for pk in chunk] for chunk in locks.chunks(pks)]
+def _fan_out(job: ChunkedJob, chunk_task: Any, **params: Any) -> dict[str, int]:
+    """One ``chunk_task(pks, now, *params)`` per chunk of ``job``'s due items, in one group."""
+    now = timezone.now()
+    pks = job.due(now=now, **params)
+    chunks = [[str(pk) for pk in chunk] for chunk in cut(pks)]
     if chunks:
-        group(chunk_task.s(chunk, *args) for chunk in chunks).apply_async()
+        extra = tuple(params.values())
+        group(chunk_task.s(chunk, now.timestamp(), *extra) for chunk in chunks).apply_async()
+    job.tidy_up(now)
     return {"dispatched": len(pks), "chunks": len(chunks)}
 
 
@@ -78,12 +85,7 @@ def refresh_access_tokens() -> dict[str, int]:
     """
     if _runs_inline():
         return maintenance.refresh_access_tokens()
-    now = timezone.now()
-    dispatched = _fan_out(
-        refresh_access_tokens_chunk, oauth.due_access_token_pks(now=now), now.timestamp()
-    )
-    oauth.forget_unused_access_tokens(now=now)
-    return dispatched
+    return _fan_out(oauth.REFRESH_ACCESS_TOKENS, refresh_access_tokens_chunk)
 
 
 @shared_task(name="django_atlassian_connect.refresh_access_tokens_chunk", ignore_result=False)
@@ -113,9 +115,7 @@ def verify_installations(min_age: float = 0) -> dict[str, Any]:
     """
     if _runs_inline():
         return maintenance.verify_installations(min_age=min_age)
-    started_at = timezone.now()
-    pks = maintenance.due_installation_pks(started_at=started_at, min_age=min_age)
-    return _fan_out(verify_installations_chunk, pks, started_at.timestamp(), min_age)
+    return _fan_out(maintenance.VERIFY_INSTALLATIONS, verify_installations_chunk, min_age=min_age)
 
 
 @shared_task(name="django_atlassian_connect.verify_installations_chunk", ignore_result=False)
@@ -142,9 +142,7 @@ def refresh_oauth_grants() -> dict[str, int]:
     """
     if _runs_inline():
         return maintenance.refresh_oauth_grants()
-    now = timezone.now()
-    pks = threelo_housekeeping.due_grant_pks(now=now)
-    return _fan_out(refresh_oauth_grants_chunk, pks, now.timestamp())
+    return _fan_out(threelo_housekeeping.REFRESH_OAUTH_GRANTS, refresh_oauth_grants_chunk)
 
 
 @shared_task(name="django_atlassian_connect.refresh_oauth_grants_chunk", ignore_result=False)

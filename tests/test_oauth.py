@@ -22,11 +22,6 @@ ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
 TOKEN_URL = "http://127.0.0.1:9/oauth/oauth2/token"  # AUTHORIZATION_SERVER_URL in tests.settings
 
 
-@pytest.fixture
-def tenant(installed_site):
-    return Tenant.objects.get(client_key=installed_site.client_key)
-
-
 def grant_ok(rsps, token="tok-1", expires_in=900):
     return rsps.post(
         TOKEN_URL, json={"access_token": token, "token_type": "Bearer", "expires_in": expires_in}
@@ -225,3 +220,48 @@ def test_refresh_access_tokens_renews_recently_used_tokens(tenant, rsps):
     assert AccessToken.objects.get(account_id="idle-user").token == "tok-1"
     # Running it again finds nothing to do: idempotent.
     assert oauth.refresh_access_tokens() == {"refreshed": 0, "failed": 0}
+
+
+# -- one token-endpoint rule (http.token_endpoint) -----------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_network_failure_chains_nothing_holding_the_assertion(tenant):
+    # Nothing listens on TOKEN_URL: requests' real exception carries the request body.
+    with pytest.raises(ImpersonationError) as excinfo:
+        oauth.request_grant(tenant, ACCOUNT, "", "s" * 40)
+    error = excinfo.value
+    assert error.code == "authorization_server_unavailable" and error.__context__ is None
+    cause = error.__cause__
+    assert isinstance(cause, requests.ConnectionError) and cause.request is None
+    assert cause.__cause__ is None and cause.__context__ is None
+    shown = str(error) + repr(error) + str(cause) + repr(cause)
+    assert "assertion" not in shown and "jwt-bearer" not in shown
+
+
+@pytest.mark.django_db
+def test_a_missing_expires_in_is_900_seconds(tenant, rsps):
+    rsps.post(TOKEN_URL, json={"access_token": "tok"})
+    assert oauth.request_grant(tenant, ACCOUNT, "", "s" * 40) == ("tok", 900)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", ["0", "true", '"900"', "NaN", "null"])
+def test_a_present_but_invalid_expires_in_is_an_error(tenant, rsps, raw):
+    rsps.post(TOKEN_URL, body='{"access_token": "tok", "expires_in": ' + raw + "}")
+    with pytest.raises(ImpersonationError) as excinfo:
+        oauth.request_grant(tenant, ACCOUNT, "", "s" * 40)
+    assert excinfo.value.code == "token_response_invalid" and excinfo.value.response is None
+
+
+@pytest.mark.django_db
+def test_a_5xx_naming_an_error_is_unavailable(tenant, rsps, settings):
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "HTTP_RETRIES": 1}
+    rsps.post(TOKEN_URL, status=503, json={"error": "temporarily_unavailable"})
+    with pytest.raises(ImpersonationError) as excinfo:
+        oauth.get_access_token(tenant, ACCOUNT)
+    error = excinfo.value
+    assert (error.code, error.oauth_error) == (
+        "authorization_server_unavailable",
+        "temporarily_unavailable",
+    )

@@ -28,9 +28,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from ..models import AbstractTenant, ForgeInstallation, get_tenant_model
+from ..models.locking import lock_or_create
 from . import ids
 
 logger = logging.getLogger("django_atlassian_connect")
@@ -63,17 +64,10 @@ def lock_installation(
 
     Two first invocations racing for one installation: the loser's INSERT
     fails on the unique constraint (in a savepoint) and it locks the winner's
-    row instead, as :func:`~django_atlassian_connect.lifecycle.store.lock_tenant` does.
+    row instead (:func:`~django_atlassian_connect.models.locking.lock_or_create`).
     """
     manager = ForgeInstallation._default_manager
-    row = manager.select_for_update().filter(installation_id=installation_id).first()
-    if row is not None or create_with is None:
-        return row, False
-    try:
-        with transaction.atomic():
-            return manager.create(installation_id=installation_id, **create_with), True
-    except IntegrityError:
-        return manager.select_for_update().get(installation_id=installation_id), False
+    return lock_or_create(manager, {"installation_id": installation_id}, create_with)
 
 
 def tenant_by_connect_install(installation_id: str) -> AbstractTenant | None:

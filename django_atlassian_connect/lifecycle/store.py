@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from ..exceptions import ConnectAuthError
 from ..forge.linking import link_connect_install
@@ -20,6 +20,7 @@ from ..models import (
     SharedSecret,
     get_tenant_model,
 )
+from ..models.locking import lock_or_create
 from .payload import RECORDED_FIELDS
 
 logger = logging.getLogger("django_atlassian_connect")
@@ -31,18 +32,11 @@ def lock_tenant(
     """Lock the tenant row; create it when ``create_with`` is given.
 
     Two first installs racing for one clientKey: the loser's INSERT fails on
-    the unique constraint and it locks the winner's row instead.
+    the unique constraint and it locks the winner's row instead
+    (:func:`~django_atlassian_connect.models.locking.lock_or_create`).
     """
-    Tenant = get_tenant_model()
-    manager = Tenant._default_manager
-    tenant = manager.select_for_update().filter(client_key=client_key).first()
-    if tenant is not None or create_with is None:
-        return tenant, False
-    try:
-        with transaction.atomic():
-            return manager.create(client_key=client_key, **create_with), True
-    except IntegrityError:
-        return manager.select_for_update().get(client_key=client_key), False
+    manager = get_tenant_model()._default_manager
+    return lock_or_create(manager, {"client_key": client_key}, create_with)
 
 
 def store_secret(

@@ -8,7 +8,8 @@ worker it fans out, one ``refresh_oauth_grants_chunk`` task per
 the same chunks). Each refresh goes through :func:`~.grants.refresh`, under
 the grant's row lock, with the row read again inside it: a chunk retried, two
 beats, and web requests never refresh one grant twice, so no cache claim is
-needed on top.
+needed on top (the job is a :class:`~django_atlassian_connect.housekeeping.jobs.ChunkedJob`
+without claims).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .. import locks
 from ..conf import connect_settings
 from ..exceptions import ConnectClientError
+from ..housekeeping.jobs import ChunkedJob
 from ..models import OAuthGrant
 from ..models.oauth import CONSENT_LIFETIME
 from . import grants
@@ -31,6 +32,7 @@ from . import grants
 __all__ = [
     "HOUSEKEEPING_INTERVAL",
     "RECENT_USE",
+    "REFRESH_OAUTH_GRANTS",
     "due_grant_pks",
     "refresh_oauth_grant_batch",
     "refresh_oauth_grants",
@@ -78,39 +80,58 @@ def due_grant_pks(*, now: datetime | None = None) -> list[Any]:
     return list(rows.values_list("pk", flat=True))
 
 
+def _still_due(pks: list[Any], *, now: datetime) -> Any:
+    if not _configured():
+        return []
+    return _due(now).filter(pk__in=pks).order_by("pk")
+
+
+def _refresh_one(grant: OAuthGrant, *, now: datetime) -> str | None:
+    """The grant's outcome; ``None`` when the row lock showed another run had refreshed it."""
+    keepalive = (
+        grant.refresh_token_issued_at is not None
+        and grant.refresh_token_issued_at < _keepalive_before(now)
+    )
+    before = grant.refresh_token
+    try:
+        grants.refresh(grant, force=keepalive, min_validity=_window(), now=now)
+    except ConnectClientError as exc:
+        ended = {"oauth_grant_revoked": "revoked", "oauth_grant_expired": "expired"}
+        if exc.code not in ended:
+            logger.warning(
+                "could not refresh OAuth 2.0 (3LO) grant %s: %s (%s)",
+                grant.pk,
+                exc.code,
+                exc.detail,
+            )
+        return ended.get(exc.code, "failed")
+    if grant.refresh_token != before:
+        return "kept_alive" if keepalive else "refreshed"
+    return None
+
+
+#: The job behind :func:`refresh_oauth_grants`. No cache claim: :func:`~.grants.refresh`
+#: takes the grant's row lock and reads the row again under it, which also keeps out the
+#: web requests that refresh a grant (a claim would not), so nothing is ever ``skipped``.
+REFRESH_OAUTH_GRANTS = ChunkedJob(
+    name="refresh_oauth_grant",
+    due_pks=due_grant_pks,
+    still_due=_still_due,
+    run_one=_refresh_one,
+    outcomes=OUTCOMES,
+    claims=False,
+    describe=lambda grant: f"OAuth 2.0 (3LO) grant {grant.pk}",
+)
+
+
 def refresh_oauth_grant_batch(pks: Iterable[Any], *, now: datetime | None = None) -> dict[str, int]:
     """Refresh the grants ``pks`` that are still due; counts per outcome.
 
     What one Celery chunk task does (and the plain loop, chunk after chunk).
     The rows are read after the chunk starts, and each again under its lock.
+    One grant that fails is counted as ``failed``; the batch goes on.
     """
-    counts = dict.fromkeys(OUTCOMES, 0)
-    if not _configured():
-        return counts
-    now = now or timezone.now()
-    keepalive_before = _keepalive_before(now)
-    for grant in _due(now).filter(pk__in=list(pks)).order_by("pk"):
-        keepalive = (
-            grant.refresh_token_issued_at is not None
-            and grant.refresh_token_issued_at < keepalive_before
-        )
-        before = grant.refresh_token
-        try:
-            grants.refresh(grant, force=keepalive, min_validity=_window(), now=now)
-        except ConnectClientError as exc:
-            ended = {"oauth_grant_revoked": "revoked", "oauth_grant_expired": "expired"}
-            counts[ended.get(exc.code, "failed")] += 1
-            if exc.code not in ended:
-                logger.warning(
-                    "could not refresh OAuth 2.0 (3LO) grant %s: %s (%s)",
-                    grant.pk,
-                    exc.code,
-                    exc.detail,
-                )
-            continue
-        if grant.refresh_token != before:
-            counts["kept_alive" if keepalive else "refreshed"] += 1
-    return counts
+    return REFRESH_OAUTH_GRANTS.batch(pks, now=now)
 
 
 def refresh_oauth_grants(*, now: datetime | None = None) -> dict[str, int]:
@@ -129,9 +150,4 @@ def refresh_oauth_grants(*, now: datetime | None = None) -> dict[str, int]:
 
     Without ``OAUTH_CLIENT_ID`` and ``OAUTH_CLIENT_SECRET`` nothing is done.
     """
-    now = now or timezone.now()
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for chunk in locks.chunks(due_grant_pks(now=now)):
-        for key, value in refresh_oauth_grant_batch(chunk, now=now).items():
-            counts[key] += value
-    return counts
+    return REFRESH_OAUTH_GRANTS.run(now=now)
