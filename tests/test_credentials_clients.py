@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -291,8 +292,13 @@ def test_an_unavailable_authorization_server(atlassian, settings):
     }
     with pytest.raises(ConnectClientError) as caught:
         client_credentials.get_token(client_id, secret)
-    assert caught.value.code == "service_account_unavailable"
-    assert isinstance(caught.value.__cause__, requests.RequestException)
+    error = caught.value
+    assert error.code == "service_account_unavailable" and "ConnectionError" in error.detail
+    # The cause keeps its type, not requests' exception whose request body holds the secret.
+    assert isinstance(error.__cause__, requests.ConnectionError) and error.__context__ is None
+    assert error.__cause__.request is None and error.__cause__.__context__ is None
+    assert secrets_absent(str(error) + repr(error) + repr(error.__cause__), secret)
+    assert secret.encode() not in pickle.dumps(error)
 
 
 def test_an_answer_without_a_token(rsps, settings):
@@ -310,6 +316,41 @@ def test_an_answer_without_a_token(rsps, settings):
         "client_id": "cid",
         "client_secret": "secret",
     }
+
+
+@pytest.fixture
+def auth_example(rsps, settings):
+    settings.ATLASSIAN_CONNECT = {
+        **settings.ATLASSIAN_CONNECT,
+        "OAUTH_AUTH_URL": "https://auth.example",
+    }
+    return rsps
+
+
+def test_a_missing_expires_in_is_900_seconds(auth_example):
+    auth_example.post("https://auth.example/oauth/token", json={"access_token": "tok"})
+    before = time.time()
+    token = client_credentials.request_token("cid", "secret")
+    assert token.token == "tok" and before + 900 <= token.expires_at <= time.time() + 900
+
+
+@pytest.mark.parametrize("raw", ["0", "true", '"3600"', "NaN", "Infinity", "null"])
+def test_a_present_but_invalid_expires_in_is_an_error(auth_example, raw):
+    auth_example.post(
+        "https://auth.example/oauth/token",
+        body='{"access_token": "tok", "expires_in": ' + raw + "}",
+    )
+    with pytest.raises(ConnectClientError) as caught:
+        client_credentials.request_token("cid", "secret")
+    assert caught.value.code == "service_account_unavailable"
+
+
+def test_an_error_answer_naming_no_error_is_not_a_refusal(auth_example):
+    # A wrong OAUTH_AUTH_URL answers 404 without an OAuth error: not the credentials' fault.
+    auth_example.post("https://auth.example/oauth/token", status=404, body="<html></html>")
+    with pytest.raises(ConnectClientError) as caught:
+        client_credentials.request_token("cid", "secret")
+    assert (caught.value.code, caught.value.status) == ("service_account_unavailable", 404)
 
 
 SCRIPT = """

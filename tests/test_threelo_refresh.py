@@ -3,6 +3,7 @@ refresh token committed before the new access token is used, invalid_grant -> re
 
 from __future__ import annotations
 
+import pickle
 import threading
 from datetime import timedelta
 
@@ -382,3 +383,52 @@ def test_a_redirect_elsewhere_loses_the_token(rsps, settings, django_user_model)
     session.get("/rest/api/3/here")  # a redirect that stays under the base keeps it
     assert rsps.calls[3].request.headers["Authorization"] == "Bearer access-token-123456"
     assert rsps.calls[0].request.headers["User-Agent"].startswith("django-atlassian-connect/")
+
+
+# -- one token-endpoint rule (http.token_endpoint) -----------------------------------------------
+
+SECRET = "threelo-client-secret-0123456789"
+
+
+@pytest.fixture
+def auth_at(settings):
+    def point(url):
+        settings.ATLASSIAN_CONNECT = {
+            **settings.ATLASSIAN_CONNECT,
+            "OAUTH_CLIENT_ID": "cid",
+            "OAUTH_CLIENT_SECRET": SECRET,
+            "OAUTH_AUTH_URL": url,
+        }
+
+    return point
+
+
+def test_a_network_failure_chains_nothing_holding_the_secret(auth_at):
+    auth_at("http://127.0.0.1:9")  # nothing listens: requests' exception carries the body
+    with pytest.raises(ConnectClientError) as info:
+        tokens.refresh_tokens("refresh-token-never-shown")
+    error = info.value
+    assert error.__context__ is None  # `from None` still kept it here
+    assert error.code == "oauth_token_failed" and "ConnectionError" in error.detail
+    assert isinstance(error.__cause__, requests.ConnectionError)
+    assert error.__cause__.request is None and error.__cause__.__context__ is None
+    shown = pickle.dumps(error) + repr(error.__cause__).encode()
+    assert SECRET.encode() not in shown and b"refresh-token-never-shown" not in shown
+
+
+def test_a_missing_expires_in_is_900_seconds(auth_at, rsps):
+    auth_at("https://auth.example")
+    rsps.post("https://auth.example/oauth/token", json={"access_token": "at", "refresh_token": "r"})
+    assert tokens.refresh_tokens("r0").expires_in == 900
+
+
+@pytest.mark.parametrize("raw", ["0", "true", '"3600"', "NaN", "null"])
+def test_a_present_but_invalid_expires_in_is_an_error(auth_at, rsps, raw):
+    auth_at("https://auth.example")
+    rsps.post(
+        "https://auth.example/oauth/token",
+        body='{"access_token": "at", "expires_in": ' + raw + "}",
+    )
+    with pytest.raises(ConnectClientError) as info:
+        tokens.refresh_tokens("r0")
+    assert info.value.code == "oauth_token_failed" and "expires_in" in info.value.detail

@@ -27,15 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from dataclasses import dataclass, field
-from typing import Any
-
-import requests
 
 from ..conf import connect_settings
-from ..exceptions import ConnectClientError
-from ..http import RETRY_STATUSES, new_session
+from ..http.token_endpoint import TokenCodes, post_token_request
 from ..token_cache import SharedTokenCache
 
 __all__ = [
@@ -105,68 +100,26 @@ def get_token(client_id: str, secret: str, *, now: float | None = None) -> Beare
     return _tokens.get(_key(client_id, secret), lambda: request_token(client_id, secret), now=now)
 
 
-def _session() -> requests.Session:
-    # Issuing a token changes nothing: a retry of the POST after 429/5xx is safe.
-    return new_session(retry_methods={"POST"})
+#: The codes of a failed token request (the server's own error string is in ``oauth_error``).
+TOKEN_CODES = TokenCodes(
+    unavailable="service_account_unavailable",
+    refused="service_account_refused",
+    invalid="service_account_unavailable",
+)
 
 
 def request_token(client_id: str, secret: str) -> BearerToken:
-    """One client-credentials request; no cache."""
-    url = token_url()
-    context: dict[str, Any] = {"method": "POST", "url": url, "client_id": client_id}
-    body = {"grant_type": GRANT_TYPE, "client_id": client_id, "client_secret": secret}
-    started = time.time()
-    try:
-        response = _session().post(
-            url, json=body, headers={"Accept": "application/json"}, allow_redirects=False
-        )
-    except requests.RequestException as exc:
-        raise ConnectClientError(
-            "service_account_unavailable",
-            f"The token request for service account {client_id} to {url} failed "
-            f"({type(exc).__name__}); nothing was sent to the product.",
-            **context,
-        ) from exc
-    context.update(status=response.status_code, response=response)
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    answer = answer if isinstance(answer, dict) else {}
-    if response.status_code != 200:
-        error = answer.get("error")
-        description = str(answer.get("error_description") or "")[:200]
-        said = f"{response.status_code} {str(error)[:100] if error else response.reason}" + (
-            f" ({description})" if description else ""
-        )
-        subject = f"{url} refused the client credentials of service account {client_id}"
-        if isinstance(error, str) and error and response.status_code < 500:
-            raise ConnectClientError(
-                "service_account_refused",
-                f"{subject}: {said}; nothing was sent to the product.",
-                oauth_error=error[:100],
-                oauth_error_description=description or None,
-                **context,
-            )
-        code = (
-            "service_account_unavailable"
-            if response.status_code >= 500 or response.status_code in RETRY_STATUSES
-            else "service_account_refused"
-        )
-        raise ConnectClientError(code, f"{subject}: {said}; nothing was sent.", **context)
-    token, expires_in = answer.get("access_token"), answer.get("expires_in")
-    if (
-        not isinstance(token, str)
-        or not token
-        or isinstance(expires_in, bool)
-        or not isinstance(expires_in, (int, float))
-        or expires_in <= 0
-    ):
-        raise ConnectClientError(
-            "service_account_unavailable",
-            f"The answer of {url} for service account {client_id} has no access_token and "
-            "expires_in; nothing was sent.",
-            **context,
-        )
-    logger.info("service account %s: token obtained (%d s)", client_id, expires_in)
-    return BearerToken(token, started + float(expires_in), str(answer.get("scope") or ""))
+    """One client-credentials request; no cache. The rules of the answer and of its
+    errors are :mod:`~django_atlassian_connect.http.token_endpoint`'s."""
+    answer = post_token_request(
+        token_url(),
+        {"grant_type": GRANT_TYPE, "client_id": client_id, "client_secret": secret},
+        codes=TOKEN_CODES,
+        what=f"issue a token for service account {client_id}",
+        encode="json",
+        # Issuing a token changes nothing: a retry of the POST after 429/5xx is safe.
+        retry=True,
+        context={"client_id": client_id},
+    )
+    logger.info("service account %s: token obtained (%d s)", client_id, answer.expires_in)
+    return BearerToken(answer.access_token, answer.sent_at + answer.expires_in, answer.scope)

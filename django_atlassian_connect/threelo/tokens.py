@@ -7,13 +7,14 @@
     tokens = refresh_tokens(refresh_token)          # rotates: keep tokens.refresh_token
 
 Both token requests are ``POST {OAUTH_AUTH_URL}/oauth/token`` with a JSON
-body carrying ``client_id`` and ``client_secret``. Failures raise
+body carrying ``client_id`` and ``client_secret``, sent by
+:func:`~django_atlassian_connect.http.token_endpoint.post_token_request` (its
+rules for the answer, ``expires_in`` and secret hygiene apply). Failures raise
 ``ConnectClientError("oauth_token_failed")`` whose ``oauth_error`` is the
 server's error string (``invalid_grant``, ``invalid_client``, ...) or
-``None`` (no answer), and ``status`` the HTTP status. The error carries no
-response object: its request body holds the client secret and the refresh
-token, and errors travel (logs, Celery results). Nothing here touches the
-database.
+``None`` (no answer), and ``status`` the HTTP status. Nothing the error
+carries holds the client secret or the refresh token (errors travel: logs,
+Celery results). Nothing here touches the database.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote, urlencode
-
-import requests
 
 from ..conf import connect_settings
 from ..exceptions import ConnectClientError
-from ..http import new_session
+from ..http import token_endpoint
+from ..http.token_endpoint import TokenCodes, post_token_request
 
 __all__ = [
     "AUDIENCE",
@@ -46,8 +45,8 @@ logger = logging.getLogger("django_atlassian_connect")
 
 AUDIENCE = "api.atlassian.com"
 OFFLINE_ACCESS = "offline_access"
-#: When the token endpoint gives no expires_in: Atlassian's access tokens live 1 hour.
-DEFAULT_EXPIRES_IN = 3600
+#: Deprecated alias: ``expires_in`` when the answer gives none (one rule for every door).
+DEFAULT_EXPIRES_IN = token_endpoint.DEFAULT_EXPIRES_IN
 
 
 @dataclass(frozen=True)
@@ -128,56 +127,26 @@ def refresh_tokens(refresh_token: str) -> TokenSet:
     return _request(body, what="refresh the access token", retry=True)
 
 
+#: Every failure is ``oauth_token_failed``; ``oauth_error`` and ``status`` tell them apart.
+TOKEN_CODES = TokenCodes(
+    unavailable="oauth_token_failed", refused="oauth_token_failed", invalid="oauth_token_failed"
+)
+
+
 def _request(body: dict[str, str], *, what: str, retry: bool) -> TokenSet:
     client_id, secret = client_credentials()
-    url = auth_url() + "/oauth/token"
-    payload = {**body, "client_id": client_id, "client_secret": secret}
-    context: dict[str, Any] = {"method": "POST", "url": url, "grant_type": body["grant_type"]}
-    # Not retried: only GET is listed (an empty list would mean every method to urllib3).
-    session = new_session(retry_methods={"POST"} if retry else {"GET"})
-    try:
-        with session:
-            response = session.post(url, json=payload, headers={"Accept": "application/json"})
-    except requests.RequestException as exc:
-        raise ConnectClientError(
-            "oauth_token_failed",
-            f"Could not {what}: the request to {url} failed ({type(exc).__name__}).",
-            oauth_error=None,
-            **context,
-        ) from None  # the chained exception would carry the request body
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    answer = answer if isinstance(answer, dict) else {}
-    if response.status_code != 200:
-        error = answer.get("error")
-        error = str(error)[:100] if error else None
-        description = str(answer.get("error_description") or "")[:200]
-        said = (error or "no error named") + (f" ({description})" if description else "")
-        raise ConnectClientError(
-            "oauth_token_failed",
-            f"Could not {what}: {url} answered {response.status_code}: {said}.",
-            oauth_error=error,
-            oauth_error_description=description or None,
-            status=response.status_code,
-            **context,
-        )
-    access_token, expires_in = answer.get("access_token"), answer.get("expires_in")
-    refresh_token = answer.get("refresh_token")
-    if not isinstance(access_token, str) or not access_token:
-        raise ConnectClientError(
-            "oauth_token_failed",
-            f"Could not {what}: the answer of {url} has no access_token.",
-            oauth_error=None,
-            status=response.status_code,
-            **context,
-        )
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
-        expires_in = DEFAULT_EXPIRES_IN
+    answer = post_token_request(
+        auth_url() + "/oauth/token",
+        {**body, "client_id": client_id, "client_secret": secret},
+        codes=TOKEN_CODES,
+        what=what,
+        encode="json",
+        retry=retry,
+        context={"grant_type": body["grant_type"]},
+    )
     return TokenSet(
-        access_token=access_token,
-        expires_in=int(expires_in),
-        refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
-        scope=str(answer.get("scope") or ""),
+        access_token=answer.access_token,
+        expires_in=answer.expires_in,
+        refresh_token=answer.refresh_token,
+        scope=answer.scope,
     )
