@@ -9,9 +9,10 @@
 Each returns a :class:`ConnectSession` (a ``requests.Session``). Relative URLs
 resolve against the tenant's ``baseUrl``; each request is signed when it is
 prepared (a fresh app JWT with its own qsh, or the user's bearer token); a
-URL outside the tenant's ``baseUrl`` (or with a dot segment, or ``%2F``/``%2E``
-in a path segment) is refused before anything is sent, and a redirect
-elsewhere loses the credentials. Error statuses raise
+URL outside the tenant's ``baseUrl`` (or with a dot segment, ``%2F``/``%2E``
+in a path segment, or user info) is refused before anything is sent, and a
+redirect elsewhere loses the credentials: the rules of
+:class:`~django_atlassian_connect.http.bound.BoundSession`, as for every credential. Error statuses raise
 :class:`~django_atlassian_connect.exceptions.ConnectAPIError` with a hint.
 Every answer's rate-limit headers are kept for the tenant in the shared cache
 (``client.rate_limit``); after a 429 every session of every process waits
@@ -20,7 +21,6 @@ before calling the site again (:mod:`~django_atlassian_connect.ratelimit`).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,52 +30,47 @@ import requests
 
 from . import oauth, ratelimit, tenant_cache
 from .conf import connect_settings
+from .descriptor import SCOPE_FOR_METHOD, needed_scope
 from .exceptions import ConnectClientError
-from .http import (
-    ConnectAPIError,
-    RateLimitedSession,
-    origin,
-    product_message,
-    refuse_unsafe_path,
-    unsafe_path,
-)
+from .http import product_message, product_says
+from .http.bound import BoundSession
 from .models import AbstractTenant
 from .qsh import canonical_request, hash_canonical_request
 from .signing import SigningSecret, current_secret
 from .tokens import encode_app_token
 
 __all__ = [
+    # Re-exported from where they live now (descriptor, signing, http); importable here as before.
+    "SCOPE_FOR_METHOD",
     "ConnectClient",
     "ConnectSession",
-    # Re-exported from where they live now (signing, http); importable here as before.
     "SigningSecret",
     "current_secret",
     "product_message",
 ]
 
-logger = logging.getLogger("django_atlassian_connect")
 
-SCOPE_FOR_METHOD = {
-    "GET": "READ",
-    "HEAD": "READ",
-    "OPTIONS": "READ",
-    "POST": "WRITE",
-    "PUT": "WRITE",
-    "PATCH": "WRITE",
-    "DELETE": "DELETE",
-}
-
-
-class ConnectSession(RateLimitedSession):
+class ConnectSession(BoundSession):
     """A ``requests.Session`` bound to one tenant's site.
 
     Use the tenant-relative path (``/rest/api/3/myself``; on Confluence also
-    without ``/wiki``) or a full URL under the tenant's ``baseUrl``. Calls
-    count against the tenant's rate limits (:class:`RateLimitedSession`);
-    ``sleep`` and ``clock`` replace ``time.sleep``/``time.time`` in tests.
+    without ``/wiki``) or a full URL under the tenant's ``baseUrl``. It is a
+    :class:`~django_atlassian_connect.http.bound.BoundSession` (URLs, redirects,
+    errors, rate limits: the same rules as for every credential); what is
+    Connect's own: the tenant (``exc.tenant`` on every error, its ``clientKey``
+    as the rate-limit key), the signature of each request (:meth:`authorize`)
+    and the hints for 401 and 403. ``sleep`` and ``clock`` replace
+    ``time.sleep``/``time.time`` in tests.
     """
 
     mode = "app"
+    url_hint = (
+        "Use a path relative to the tenant's baseUrl, e.g. '/rest/api/3/myself' "
+        "(on Confluence with or without '/wiki')."
+    )
+    base_name = "the tenant's baseUrl"
+    # A Connect Confluence baseUrl ends in /wiki already (unlike the gateway's).
+    wiki_paths = "; a Confluence baseUrl ends in /wiki, which the path may repeat or leave out"
 
     def __init__(
         self,
@@ -85,133 +80,51 @@ class ConnectSession(RateLimitedSession):
         sleep: Callable[[float], Any] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(sleep=sleep, clock=clock)
         if not tenant.is_installed:
             raise ConnectClientError(
                 "tenant_not_installed",
                 f"The app is not installed on {tenant.base_url} ({tenant.client_key}).",
                 tenant=tenant,
             )
-        self.tenant = tenant
-        self.rate_limit_key = tenant.client_key
-        self.base_url = tenant.base_url.rstrip("/")
-        self.base_origin = origin(self.base_url)
-        self.base_path = urlsplit(self.base_url).path.rstrip("/")
-        self.raise_for_status = raise_for_status
-        self.hooks["response"].append(self._check_response)
-
-    # -- URLs ----------------------------------------------------------------
-
-    def resolve(self, url: str) -> str:
-        """A tenant-relative path becomes a full URL under ``baseUrl``."""
-        if urlsplit(url).scheme:
-            return url
-        path = url if url.startswith("/") else "/" + url
-        # "/wiki/rest/..." given for a ".../wiki" baseUrl: do not double it.
-        if self.base_path and (path == self.base_path or path.startswith(self.base_path + "/")):
-            path = path[len(self.base_path) :]
-        return self.base_url + path
-
-    def is_tenant_url(self, url: str) -> bool:
-        if origin(url) != self.base_origin:
-            return False
-        path = urlsplit(url).path
-        if unsafe_path(path):  # "/wiki/%2e%2e/x" passes the prefix check, then leaves /wiki
-            return False
-        return not self.base_path or path == self.base_path or path.startswith(self.base_path + "/")
-
-    def _require_tenant_url(self, url: str, method: str | None = None) -> None:
-        if not self.is_tenant_url(url):
-            raise ConnectClientError(
-                "url_not_allowed",
-                f"Refusing to send {self.tenant.client_key}'s credentials to {url}: it is "
-                f"not under the tenant's baseUrl {self.base_url}.",
-                method=method,
-                url=url,
-                tenant=self.tenant,
-            )
-
-    # -- requests hooks --------------------------------------------------------
-
-    def rate_limit_context(self) -> dict[str, Any]:
-        return {"tenant": self.tenant}
-
-    def request(
-        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:  # type: ignore[override]
-        if isinstance(url, bytes):
-            url = url.decode("utf-8")
-        # As given: preparing the request decodes %2E and drops literal dot segments.
-        refuse_unsafe_path(
-            url, method, f"{self.tenant.client_key}'s credentials", tenant=self.tenant
+        super().__init__(
+            tenant.base_url,
+            None,  # authorize() signs each request itself
+            who=f"{tenant.client_key}'s credentials",
+            context={"tenant": tenant},
+            raise_for_status=raise_for_status,
+            rate_limit_key=tenant.client_key,
+            sleep=sleep,
+            clock=clock,
         )
-        return super().request(method, self.resolve(url), *args, **kwargs)
+        self.tenant = tenant
+        self.caller = "the app" if self.mode == "app" else "the user"
 
-    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
-        prepared = super().prepare_request(request)
-        self._require_tenant_url(prepared.url or "", prepared.method)
-        self.sign(prepared)
-        return prepared
+    # Older names of the bound session's hooks, kept for callers.
+    def is_tenant_url(self, url: str) -> bool:
+        """Under the tenant's ``baseUrl``: :meth:`~BoundSession.is_allowed_url`."""
+        return self.is_allowed_url(url)
 
-    def rebuild_auth(
-        self, prepared_request: requests.PreparedRequest, response: requests.Response
-    ) -> None:
-        """On a redirect: sign again for a tenant URL, otherwise send no credentials."""
-        prepared_request.headers.pop("Authorization", None)
-        if self.is_tenant_url(prepared_request.url or ""):
-            self.sign(prepared_request)
-        else:
-            logger.info("redirect to %s: sent without credentials", prepared_request.url)
+    def sign(self, prepared: requests.PreparedRequest) -> None:
+        """Sign ``prepared``: :meth:`authorize`."""
+        self.authorize(prepared)
 
-    def sign(self, prepared: requests.PreparedRequest) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def on_error(self, response: requests.Response) -> None:
+        """Called for every error response: :meth:`~BoundSession.on_error_response`."""
+        self.on_error_response(response)
 
     # -- errors ----------------------------------------------------------------
 
-    def _check_response(
-        self, response: requests.Response, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        if response.status_code < 400 or response.is_redirect:
-            return response
-        self.on_error(response)
-        if not self.raise_for_status:
-            return response
-        request = response.request
-        message = f"{request.method} {request.url} -> {response.status_code} {response.reason}"
-        raise ConnectAPIError(
-            message + ".",
-            response=response,
-            tenant=self.tenant,
-            hint=self.hint_for(response) or None,  # None: the code's default hint
-        )
-
-    def on_error(self, response: requests.Response) -> None:
-        """Called for every error response (before raising)."""
-
     def hint_for(self, response: requests.Response) -> str:
-        status = response.status_code
-        method = (response.request.method or "GET").upper()
-        product_says = _product_message(response)
-        if status == 403:
-            return self._forbidden_hint(method) + product_says
-        if status == 404:
-            return (
-                "Not found: check the path is relative to the tenant's baseUrl "
-                f"({self.base_url}) and that the resource exists and is visible to the caller."
-                + product_says
-            )
-        if status == 429:
-            return ratelimit.rate_limited_hint(response.headers, now=self.clock())
-        return product_says.strip()
+        if response.status_code == 403:
+            method = (response.request.method or "GET").upper()
+            path = urlsplit(response.request.url or response.url or "").path
+            return self._forbidden_hint(method, path) + product_says(response)
+        return super().hint_for(response)
 
-    def _forbidden_hint(self, method: str) -> str:
+    def _forbidden_hint(self, method: str, path: str = "") -> str:
         scopes = list(connect_settings.SCOPES)
-        needed = SCOPE_FOR_METHOD.get(method)
-        missing = (
-            f" SCOPES lacks {needed}, which {method} needs."
-            if needed and needed not in scopes
-            else ""
-        )
+        need = needed_scope(method, path, scopes)
+        missing = "" if need.declared else f" SCOPES lacks {need.scope}, which {method} needs."
         return (
             "Forbidden: a scope is missing from the descriptor (SCOPES is "
             f"{', '.join(scopes) or 'empty'}; admin resources need ADMIN), or the "
@@ -220,17 +133,12 @@ class ConnectSession(RateLimitedSession):
         )
 
 
-def _product_message(response: requests.Response) -> str:
-    text = product_message(response)
-    return f" The product says: {text}" if text else ""
-
-
 class AppSession(ConnectSession):
     """Signs every request with a fresh app JWT (``iss`` = app key, qsh of the request)."""
 
     mode = "app"
 
-    def sign(self, prepared: requests.PreparedRequest) -> None:
+    def authorize(self, prepared: requests.PreparedRequest) -> None:
         secret = current_secret(self.tenant)
         canonical = canonical_request(prepared.method or "GET", prepared.url or "", self.base_url)
         token = encode_app_token(
@@ -248,7 +156,7 @@ class AppSession(ConnectSession):
             "iat": int(time.time()),
         }
 
-    def on_error(self, response: requests.Response) -> None:
+    def on_error_response(self, response: requests.Response) -> None:
         if response.status_code == 401:
             # Our cached secret may be stale (a rotation seen by another process only).
             tenant_cache.forget(self.tenant.client_key)
@@ -270,7 +178,7 @@ class AppSession(ConnectSession):
             "stale because a newer 'installed' callback was missed or refused: check the "
             "tenant's lifecycle events, or reinstall the app; (2) clock skew: our clock "
             f"said {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(signing.get('iat', time.time())))}; "
-            "(3) a proxy changed the path or query after signing." + _product_message(response)
+            "(3) a proxy changed the path or query after signing." + product_says(response)
         )
 
 
@@ -292,12 +200,13 @@ class UserSession(ConnectSession):
         super().__init__(tenant, raise_for_status=raise_for_status, sleep=sleep, clock=clock)
         self.account_id = account_id
         self.scopes = oauth.normalise_scopes(scopes)
+        self.caller = f"the user {account_id}"
 
-    def sign(self, prepared: requests.PreparedRequest) -> None:
+    def authorize(self, prepared: requests.PreparedRequest) -> None:
         token = oauth.get_access_token(self.tenant, self.account_id, self.scopes)
         prepared.headers["Authorization"] = f"Bearer {token}"
 
-    def on_error(self, response: requests.Response) -> None:
+    def on_error_response(self, response: requests.Response) -> None:
         if response.status_code == 401:
             oauth.forget_access_token(self.tenant, self.account_id, self.scopes)
 
@@ -307,7 +216,7 @@ class UserSession(ConnectSession):
         return (
             f"The product refused the access token of {self.account_id}; it was dropped from "
             "the cache and the next call gets a new one. If this repeats, the user may have "
-            "lost access to the site." + _product_message(response)
+            "lost access to the site." + product_says(response)
         )
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -36,6 +38,45 @@ def normalise_scopes(scopes: Any) -> list[str]:
         if name and name not in result:
             result.append(name)
     return result
+
+
+#: The scope an outbound call needs, by method (admin resources need ADMIN, see needed_scope).
+SCOPE_FOR_METHOD = {
+    "GET": "READ",
+    "HEAD": "READ",
+    "OPTIONS": "READ",
+    "POST": "WRITE",
+    "PUT": "WRITE",
+    "PATCH": "WRITE",
+    "DELETE": "DELETE",
+}
+# Connect scopes are hierarchical: each is granted by itself and by every scope above it.
+_GRANTED_BY = {
+    "READ": frozenset({"READ", "WRITE", "DELETE", "PROJECT_ADMIN", "ADMIN"}),
+    "WRITE": frozenset({"WRITE", "DELETE", "PROJECT_ADMIN", "ADMIN"}),
+    "DELETE": frozenset({"DELETE", "PROJECT_ADMIN", "ADMIN"}),
+    "ADMIN": frozenset({"ADMIN"}),
+}
+# Product paths that need the ADMIN scope.
+_ADMIN_PATH = re.compile(r"/(permissions|admin|applicationrole|auditing|configuration)(/|$)")
+
+
+class ScopeNeed(NamedTuple):
+    """The scope a call needs, and whether the declared scopes grant it."""
+
+    scope: str
+    declared: bool
+
+
+def needed_scope(method: str, path: str, scopes: Iterable[str]) -> ScopeNeed:
+    """The scope ``method path`` needs and whether ``scopes`` (e.g. ``SCOPES``) grant it.
+
+    ``needed_scope("GET", "/rest/api/3/myself", ["WRITE"])`` is ``("READ", True)``:
+    WRITE, DELETE, PROJECT_ADMIN and ADMIN each include the scopes below them.
+    """
+    scope = "ADMIN" if _ADMIN_PATH.search(path) else SCOPE_FOR_METHOD.get(method.upper(), "READ")
+    declared = {str(s).upper() for s in scopes}
+    return ScopeNeed(scope, bool(declared & _GRANTED_BY[scope]))
 
 
 def load_descriptor_template() -> dict[str, Any]:

@@ -16,11 +16,6 @@ from django_atlassian_connect.qsh import query_string_hash
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def tenant(installed_site):
-    return Tenant.objects.get(client_key=installed_site.client_key)
-
-
 def sent_claims(call, secret):
     scheme, token = call.request.headers["Authorization"].split(" ", 1)
     assert scheme == "JWT"
@@ -160,6 +155,19 @@ def test_403_hint_names_the_missing_scope(tenant, settings, rsps):
     assert "SCOPES lacks DELETE" in excinfo.value.hint and "upgraded" in excinfo.value.hint
 
 
+def test_403_hint_on_an_admin_path_names_admin_as_the_doctor_does(tenant, settings, rsps):
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "SCOPES": ["READ", "WRITE"]}
+    rsps.get(f"{tenant.base_url}/rest/api/3/configuration", status=403)
+    with pytest.raises(ConnectAPIError) as excinfo:
+        ConnectClient(tenant).as_app().get("/rest/api/3/configuration")
+    assert "SCOPES lacks ADMIN, which GET needs" in excinfo.value.hint
+    # WRITE includes READ: a plain GET that is refused names no missing scope.
+    rsps.get(f"{tenant.base_url}/rest/api/3/myself", status=403)
+    with pytest.raises(ConnectAPIError) as excinfo:
+        ConnectClient(tenant).as_app().get("/rest/api/3/myself")
+    assert "SCOPES lacks" not in excinfo.value.hint
+
+
 def test_raise_for_status_can_be_turned_off(tenant, rsps):
     rsps.get(f"{tenant.base_url}/missing", status=404)
     assert ConnectClient(tenant).as_app(raise_for_status=False).get("/missing").status_code == 404
@@ -183,3 +191,14 @@ def test_rotated_secret_signs_from_the_next_request_on(tenant, installed_site, r
     with pytest.raises(jwt.InvalidSignatureError):
         sent_claims(rsps.calls[1], old_secret)
     assert sent_claims(rsps.calls[1], "rotated-" + "k" * 40)["iss"] == "com.example.tests"
+
+
+def test_a_url_with_user_info_is_refused_before_sending(tenant, rsps):
+    # The stricter rule of the bound session: the Connect session sent this URL.
+    host = tenant.base_url.split("://", 1)[1]
+    url = f"https://user:pw@{host}/rest/api/3/myself"
+    rsps.get(url, json={})
+    with pytest.raises(ConnectClientError) as excinfo:
+        ConnectClient(tenant).as_app().get(url)
+    assert excinfo.value.code == "url_not_allowed" and excinfo.value.tenant == tenant
+    assert len(rsps.calls) == 0

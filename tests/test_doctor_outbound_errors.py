@@ -74,3 +74,53 @@ def test_grant_errors_keep_what_the_server_said(installed_site):
     assert (finding.code, finding.cause) == ("oauth_error", "oauth_error")
     assert finding.details["oauth_error"] == "weird_error"
     assert finding.hint
+
+
+# -- which scope a call needs: one rule (descriptor.needed_scope) for the client and the doctor --
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "scopes", "need"),
+    [
+        ("GET", "/rest/api/3/myself", ["READ"], ("READ", True)),
+        ("GET", "/rest/api/3/myself", ["WRITE"], ("READ", True)),
+        ("POST", "/rest/api/3/issue", ["READ"], ("WRITE", False)),
+        ("POST", "/rest/api/3/issue", ["ADMIN"], ("WRITE", True)),
+        ("delete", "/rest/api/3/issue/A-1", ["write"], ("DELETE", False)),
+        ("DELETE", "/rest/api/3/issue/A-1", ["PROJECT_ADMIN"], ("DELETE", True)),
+        ("GET", "/rest/api/3/permissions", ["READ", "WRITE", "DELETE"], ("ADMIN", False)),
+        ("GET", "/rest/api/3/permissions", ["ADMIN"], ("ADMIN", True)),
+    ],
+)
+def test_needed_scope(method, path, scopes, need):
+    from django_atlassian_connect.descriptor import needed_scope
+
+    assert tuple(needed_scope(method, path, scopes)) == need
+
+
+@pytest.mark.django_db
+def test_the_client_and_the_doctor_agree_that_write_includes_read(tenant, settings, rsps):
+    """Formerly the client's 403 hint said "SCOPES lacks READ" for a GET with WRITE declared."""
+    from django_atlassian_connect.client import ConnectClient
+
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "SCOPES": ["WRITE"]}
+    rsps.get(f"{tenant.base_url}/rest/api/3/myself", status=403)
+    with pytest.raises(ConnectAPIError) as caught:
+        ConnectClient(tenant).as_app().get("/rest/api/3/myself")
+    assert "SCOPES lacks" not in caught.value.hint
+    finding = explain_outbound_error(caught.value, tenant)
+    assert (finding.code, finding.cause) == ("scope_missing", "permission_or_not_upgraded")
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "SCOPES": ["ADMIN"]}
+    rsps.post(f"{tenant.base_url}/rest/api/3/issue", status=403)
+    with pytest.raises(ConnectAPIError) as caught:
+        ConnectClient(tenant).as_app().post("/rest/api/3/issue", json={})
+    assert "SCOPES lacks" not in caught.value.hint
+    assert explain_outbound_error(caught.value, tenant).cause == "permission_or_not_upgraded"
+
+
+def test_a_network_error_is_explained_as_unreachable():
+    from django_atlassian_connect.http import network_error
+
+    error = network_error(requests.ConnectTimeout("x"), "GET", "https://acme.atlassian.net/x")
+    assert isinstance(error, ConnectClientError) and isinstance(error, requests.ConnectTimeout)
+    assert outbound_errors.explainer_for(error).__name__ == "_unreachable"

@@ -8,7 +8,7 @@
     client = ApiTokenClient("ada@example.com", token, "f1c3...-cloud-id")
     client.session().get("/rest/api/3/myself").json()
 
-The session is a :class:`~django_atlassian_connect.gateway.GatewaySession`
+The session is a :class:`~django_atlassian_connect.http.bound.BoundSession`
 bound to that one base URL: the same timeout, User-Agent, retries honouring
 ``Retry-After`` and :class:`~django_atlassian_connect.http.ConnectAPIError`
 as every other client of this package. The token goes to that base only
@@ -24,8 +24,8 @@ from typing import Any
 
 import requests
 
-from ..gateway import GatewaySession
-from ..http import product_message
+from ..http.bound import BoundSession
+from ..http.errors import product_says
 from . import targets
 
 __all__ = ["ApiTokenClient", "ApiTokenSession"]
@@ -36,7 +36,7 @@ _RENEW = (
 )
 
 
-class ApiTokenSession(GatewaySession):
+class ApiTokenSession(BoundSession):
     """The session of an :class:`ApiTokenClient`: hints that name API-token causes.
 
     ``through_gateway``: a scoped token on ``{API_URL}/ex/...``; else a classic
@@ -59,20 +59,19 @@ class ApiTokenSession(GatewaySession):
 
     def hint_for(self, response: requests.Response) -> str:
         status = response.status_code
-        said = product_message(response)
-        product_says = f" The product says: {said}" if said else ""
+        said = product_says(response)
         if status == 401 and self.through_gateway:
             return (
                 f"The gateway refused {self.who}: it expired or was revoked, the email is not "
                 "the token owner's, or it is a classic token without scopes (those work on "
-                "the site URL only). " + _RENEW + product_says
+                "the site URL only). " + _RENEW + said
             )
         if status == 401:
             return (
                 f"The site refused {self.who}: it expired or was revoked, or the email is not "
                 "the token owner's (then the call ran as anonymous, which this resource does "
                 "not allow). A scoped token is never accepted on the site URL: give the "
-                "cloudId instead. " + _RENEW + product_says
+                "cloudId instead. " + _RENEW + said
             )
         if status == 404 and not self.through_gateway:
             return (
@@ -80,7 +79,7 @@ class ApiTokenSession(GatewaySession):
                 "the call as anonymous, which sees nothing (a wrong email, another account's "
                 "token, a revoked token, or a scoped token sent to the site URL: scoped tokens "
                 "work through {API_URL}/ex/jira/{cloudId} only). GET /rest/api/3/myself "
-                "answers 401 then. connect_doctor credentials explains the answer." + product_says
+                "answers 401 then. connect_doctor credentials explains the answer." + said
             )
         if status == 403:
             scope = (
@@ -88,7 +87,7 @@ class ApiTokenSession(GatewaySession):
                 if self.through_gateway
                 else ""
             )
-            return f"Forbidden: {scope}the account lacks the product permission." + product_says
+            return f"Forbidden: {scope}the account lacks the product permission." + said
         return super().hint_for(response)
 
 

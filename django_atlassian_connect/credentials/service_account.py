@@ -10,7 +10,7 @@ The token comes from ``POST {OAUTH_AUTH_URL}/oauth/token`` (``grant_type``
 until shortly before it expires (:mod:`.client_credentials`: one fetch across
 processes, encrypted in the shared cache). Calls go through the gateway,
 ``{API_URL}/ex/{product}/{cloudId}``, never to ``*.atlassian.net``. The
-session is a :class:`~django_atlassian_connect.gateway.GatewaySession`: the
+session is a :class:`~django_atlassian_connect.http.bound.BoundSession`: the
 same timeout, retries and :class:`~django_atlassian_connect.http.ConnectAPIError`
 as every client of this package; the token goes to that base only.
 """
@@ -21,14 +21,14 @@ from typing import Any
 
 import requests
 
-from ..gateway import GatewaySession
-from ..http import product_message
+from ..http.bound import BoundSession
+from ..http.errors import product_says
 from . import client_credentials, targets
 
 __all__ = ["ServiceAccountClient", "ServiceAccountSession"]
 
 
-class ServiceAccountSession(GatewaySession):
+class ServiceAccountSession(BoundSession):
     """The session of a :class:`ServiceAccountClient`: a refused token is dropped from
     the caches (the next call gets a new one), and the hints name service-account causes."""
 
@@ -47,19 +47,17 @@ class ServiceAccountSession(GatewaySession):
             self.client.forget_token()
 
     def hint_for(self, response: requests.Response) -> str:
-        said = product_message(response)
-        product_says = f" The product says: {said}" if said else ""
         if response.status_code == 401:
             return (
                 f"The gateway refused {self.who}'s access token (dropped: the next call gets "
                 "a new one). If that fails too, the credential was revoked or the service "
-                "account was removed from the site." + product_says
+                "account was removed from the site." + product_says(response)
             )
         if response.status_code == 403:
             return (
                 "Forbidden: the credential's scopes lack the one this call needs (e.g. "
                 "read:jira-work), or the service account has no access to this site or lacks "
-                "the product permission." + product_says
+                "the product permission." + product_says(response)
             )
         return super().hint_for(response)
 

@@ -9,7 +9,6 @@ The explainer is chosen from :data:`EXPLAINERS`, keyed by the error's class
 from __future__ import annotations
 
 import email.utils
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,16 +18,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..client import SCOPE_FOR_METHOD
 from ..conf import connect_settings
-from ..exceptions import ConnectClientError, ImpersonationError
+from ..descriptor import needed_scope
+from ..exceptions import ConnectClientError, ConnectNetworkError, ImpersonationError
 from ..http import ConnectAPIError
 from ..models import AbstractTenant
 from .facts import app_key_mismatch, describe_event, origin, refused_installs_since
 from .report import ERROR, HINTS, Finding, default_hint, dt
-
-# Product paths that need the ADMIN scope (matched on the call's path, from ``exc.url``).
-_ADMIN_PATH = re.compile(r"/(permissions|admin|applicationrole|auditing|configuration)(/|$)")
 
 
 @dataclass(frozen=True)
@@ -208,18 +204,11 @@ def _unauthorized(exc: ConnectAPIError, call: Call) -> Finding:
     )
 
 
-def _needed_scope(method: str, path: str) -> str:
-    if _ADMIN_PATH.search(path):
-        return "ADMIN"
-    return SCOPE_FOR_METHOD.get(method.upper(), "READ")
-
-
 def _forbidden(exc: ConnectAPIError, call: Call) -> Finding:
     """403: a scope the descriptor lacks, or the site's install or permissions."""
     method, path = _request_line(exc)
-    needed = _needed_scope(method, path)
     scopes = call.scopes
-    declared = needed in scopes or (needed == "READ" and bool({"WRITE", "ADMIN"} & set(scopes)))
+    needed, declared = needed_scope(method, path, scopes)
     who = "app" if call.mode == "app" else "user"
     return Finding(
         "scope_missing",
@@ -300,10 +289,12 @@ def _not_sent(exc: ConnectClientError, call: Call) -> Finding:
 
 
 def _unreachable(exc: requests.RequestException, call: Call) -> Finding:
+    """No answer: our sessions raise ConnectNetworkError (with ``reason``), others raw ``requests``."""
+    what = getattr(exc, "reason", "") or type(exc).__name__
     return Finding(
         "product_unreachable",
         ERROR,
-        f"The site could not be reached: {type(exc).__name__}.",
+        f"The site could not be reached: {what}.",
         details={"error": str(exc)[:300]},
     )
 
@@ -317,6 +308,7 @@ EXPLAINERS: dict[tuple[type[BaseException], str | None], Explainer] = {
     (ConnectAPIError, "api_not_found"): _not_found,
     (ConnectAPIError, "api_rate_limited"): _rate_limited,
     (ConnectAPIError, None): _product_error,
+    (ConnectNetworkError, None): _unreachable,
     (ConnectClientError, "url_not_allowed"): _url_not_allowed,
     (ConnectClientError, None): _not_sent,
     (requests.RequestException, None): _unreachable,

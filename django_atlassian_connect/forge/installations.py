@@ -35,11 +35,12 @@ from django.db.models import F, Q, QuerySet
 
 from ..conf import connect_settings
 from ..exceptions import ConnectClientError
-from ..http import ConnectAPIError, new_session
+from ..http import ConnectAPIError
 from ..models import AbstractTenant, ForgeInstallation, get_tenant_model
 from . import ids, linking
 from .context import ForgeContext
 from .linking import as_datetime, link_connect_install
+from .sessions import ForgeSession
 
 __all__ = [
     "CLIENT_KEY_PROPERTY",
@@ -214,23 +215,11 @@ def stored_system_token(
     )
 
 
-def _client_key_property_url(installation: ForgeInstallation, product: str) -> str:
-    base = installation.api_base_url.rstrip("/")
-    hosts = list(connect_settings.FORGE_API_HOSTS)
-    if not base or not ids.api_host_allowed(base, hosts):
-        raise ConnectClientError(
-            "url_not_allowed",
-            f"The installation's apiBaseUrl {base[:120]!r} is not an https URL on "
-            f"FORGE_API_HOSTS ({', '.join(hosts)}); the system token was sent nowhere.",
-            hint="Forge tokens go to Atlassian's API gateway only; the apiBaseUrl comes "
-            "from the installation's last verified invocation.",
-            installation=installation,
-            method="GET",
-            url=base or None,
-        )
+def _client_key_property_path(product: str) -> str:
+    """The property's path under the installation's ``apiBaseUrl``."""
     wiki = "/wiki" if product == "confluence" else ""
     key = quote(str(connect_settings.APP_KEY), safe="")
-    return f"{base}{wiki}/rest/atlassian-connect/1/addons/{key}/properties/{CLIENT_KEY_PROPERTY}"
+    return f"{wiki}/rest/atlassian-connect/1/addons/{key}/properties/{CLIENT_KEY_PROPERTY}"
 
 
 def _client_key_from(body: Any) -> str | None:
@@ -253,20 +242,28 @@ def connect_client_key(installation: ForgeInstallation) -> str | None:
     product = installation.product or ids.product_of(installation.api_base_url)
     if product not in ("jira", "confluence"):
         return None
-    url = _client_key_property_url(installation, product)
-    token = stored_system_token(installation)
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    with new_session() as session:
-        response = session.get(url, headers=headers, allow_redirects=False)
-    if response.status_code == 404:
-        return None
-    if response.status_code != 200:
-        raise ConnectAPIError(
-            f"The gateway answered {response.status_code} for the Connect clientKey property "
-            f"of installation {installation.installation_id}.",
-            response=response,
-            installation=installation,
-        )
+    path = _client_key_property_path(product)
+
+    def stored(method: str | None, url: str | None) -> tuple[str, float, str]:
+        token = stored_system_token(installation)  # forge_token_expired: nothing sent
+        expires = installation.system_token_expires_at
+        return token, expires.timestamp() if expires else 0.0, "stored app system token"
+
+    # FORGE_API_HOSTS (url_not_allowed) and the token are checked before anything is sent.
+    with ForgeSession(
+        installation, installation.api_base_url, stored, raise_for_status=False
+    ) as session:
+        response = session.get(path, headers={"Accept": "application/json"}, allow_redirects=False)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ConnectAPIError(
+                f"The gateway answered {response.status_code} for the Connect clientKey "
+                f"property of installation {installation.installation_id}.",
+                response=response,
+                hint=session.hint_for(response) or None,
+                installation=installation,
+            )
     try:
         body = response.json()
     except ValueError:

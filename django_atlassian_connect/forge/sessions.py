@@ -1,8 +1,8 @@
 """The session :class:`~django_atlassian_connect.forge.client.ForgeClient` hands out.
 
-A :class:`ForgeSession` is a :class:`~django_atlassian_connect.gateway.GatewaySession`
-(the one piece of code that binds a credential to one base URL on the API
-gateway: URLs, redirects, error answers) bound to one installation's
+A :class:`ForgeSession` is a :class:`~django_atlassian_connect.http.bound.BoundSession`
+(the one piece of code that binds a credential to one base URL: URLs,
+redirects, error answers, rate limits) bound to one installation's
 ``apiBaseUrl`` and one token source. What it adds: ``apiBaseUrl`` checked
 against ``FORGE_API_HOSTS`` before each request, the token renewed when it
 runs out, and Forge's hints for 401/403. Which token to use is the client's
@@ -20,8 +20,8 @@ import requests
 
 from ..conf import connect_settings
 from ..exceptions import ConnectClientError
-from ..gateway import GatewaySession
-from ..http import product_message
+from ..http.bound import BoundSession
+from ..http.errors import product_says
 from . import ids, offline
 
 __all__ = ["OFFLINE", "ForgeSession", "TokenSource", "check_api_base_url"]
@@ -64,14 +64,14 @@ def check_api_base_url(
         )
 
 
-class ForgeSession(GatewaySession):
+class ForgeSession(BoundSession):
     """A ``requests.Session`` bound to one installation's ``apiBaseUrl`` and one token.
 
     Use a path relative to ``apiBaseUrl`` (``/rest/api/3/myself``; Confluence
     ``/wiki/rest/api/...``) or a full URL under it. ``mode`` is ``"app"`` or
     ``"user"``; ``account_id`` is the user (``None`` as the app). The token is
     renewed from ``token_source`` when it has ``FORGE_TOKEN_MARGIN`` s left.
-    URLs, redirects and error answers: :class:`~django_atlassian_connect.gateway.GatewaySession`.
+    URLs, redirects and error answers: :class:`~django_atlassian_connect.http.bound.BoundSession`.
     """
 
     url_hint = (
@@ -79,6 +79,9 @@ class ForgeSession(GatewaySession):
         "'/rest/api/3/myself' (Jira) or '/wiki/rest/api/user/current' (Confluence)."
     )
     base_name = "the apiBaseUrl"
+    wiki_paths = (
+        "; Confluence paths start with /wiki there (unlike Connect), e.g. '/wiki/rest/api/content'"
+    )
 
     def __init__(
         self,
@@ -102,6 +105,7 @@ class ForgeSession(GatewaySession):
         self.api_base_url = self.base_url
         self.account_id = account_id
         self.mode = "user" if account_id else "app"
+        self.caller = "the app's bot user" if self.mode == "app" else f"the user {account_id}"
         self._token_source = token_source
         self._token = ""
         self._expires_at = 0.0
@@ -131,10 +135,10 @@ class ForgeSession(GatewaySession):
         return f"<ForgeSession {self.installation_id}{who} {self.api_base_url}>"
 
     def is_api_url(self, url: str) -> bool:
-        """Under ``apiBaseUrl`` (:meth:`GatewaySession.is_allowed_url`)."""
+        """Under ``apiBaseUrl`` (:meth:`BoundSession.is_allowed_url`)."""
         return self.is_allowed_url(url)
 
-    # -- GatewaySession hooks ------------------------------------------------------
+    # -- BoundSession hooks ---------------------------------------------------------
 
     def check_base_url(self, method: str | None, url: str | None) -> None:
         check_api_base_url(self.installation, self.api_base_url, method=method, url=url)
@@ -155,17 +159,8 @@ class ForgeSession(GatewaySession):
 
     def hint_for(self, response: requests.Response) -> str:
         status = response.status_code
-        said = product_message(response)
-        product_says = f" The product says: {said}" if said else ""
-        who = "the app's bot user" if self.mode == "app" else f"the user {self.account_id}"
         if status in (401, 403):
-            return self._auth_hint(status, who) + product_says
-        if status == 404:
-            return (
-                f"Not found: the path is relative to the apiBaseUrl {self.api_base_url}; "
-                "Confluence paths start with /wiki there (unlike Connect), e.g. "
-                f"'/wiki/rest/api/content'. Or the resource is not visible to {who}." + product_says
-            )
+            return self._auth_hint(status, self.caller) + product_says(response)
         return super().hint_for(response)
 
     def _auth_hint(self, status: int, who: str) -> str:
