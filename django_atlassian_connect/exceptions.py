@@ -40,6 +40,7 @@ __all__ = [
     "ConnectAuthenticationFailed",  # noqa: F822 - a compatibility alias, see __getattr__
     "ConnectClientError",
     "ConnectError",
+    "ConnectNetworkError",
     "ForgeAuthError",
     "ImpersonationError",
     "RateLimitBackoffError",
@@ -211,6 +212,31 @@ class ConnectClientError(ConnectError):
     status: int | None = None
     response: Any = None
     tenant: Any = None
+
+
+class ConnectNetworkError(ConnectClientError):
+    """An outbound call got no usable answer: the connection failed, timed out or broke off.
+
+    Its code is ``network_error``. Every session of this package raises it in
+    place of the ``requests`` exception, as a class made from this one and the
+    original's type (as django-anymail's ``AnymailRequestsAPIError``), so
+    ``except ConnectClientError`` is enough and ``except requests.Timeout``
+    still works. Context: ``method``, ``url`` (without its query), ``host``
+    and ``reason`` (the failure's type and the socket's words). The message
+    never holds the request's body or headers; ``__cause__`` is the original
+    exception with its ``request`` (whose body may hold a client secret) removed.
+    """
+
+    codes = frozenset({"network_error"})
+    repr_fields: ClassVar[tuple[str, ...]] = ("method", "host", "reason")
+
+    host: str | None = None
+    reason: str = ""
+
+    def __init__(
+        self, detail: str | None = None, *, hint: str | None = None, **context: Any
+    ) -> None:
+        super().__init__("network_error", detail, hint=hint, **context)
 
 
 class RateLimitBackoffError(ConnectClientError):

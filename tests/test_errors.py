@@ -19,7 +19,6 @@ from django_atlassian_connect.exceptions import (
     ImpersonationError,
     SecretDecryptionError,
 )
-from django_atlassian_connect.models import Tenant
 
 PACKAGE = Path(__file__).resolve().parent.parent / "django_atlassian_connect"
 ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
@@ -32,11 +31,6 @@ CODE_FIRST = {
     "ConnectClientError": codes.CLIENT_CODES,
     "ImpersonationError": codes.IMPERSONATION_CODES,
 }
-
-
-@pytest.fixture
-def tenant(installed_site):
-    return Tenant.objects.get(client_key=installed_site.client_key)
 
 
 # -- the registry ----------------------------------------------------------------------------
@@ -57,12 +51,14 @@ def test_the_code_groups_partition_the_registry():
         codes.CLIENT_CODES,
         codes.API_CODES,
         codes.IMPERSONATION_CODES,
+        codes.LINKING_CODES,
         frozenset({"secret_undecryptable"}),
     ]
     assert sum(len(g) for g in groups) == len(CODES)
     assert frozenset().union(*groups) == set(CODES)
     assert codes.OAUTH_ERROR_CODES < codes.IMPERSONATION_CODES
     assert all(CODES[c].status in (401, 413, 503) for c in codes.REFUSAL_CODES)
+    assert all(CODES[c].status == 400 for c in codes.LINKING_CODES)
 
 
 def test_code_entries_are_frozen():

@@ -301,3 +301,66 @@ def test_access_logs_lose_the_code_and_tokens():
     assert redact(body) == (
         '{"refresh_token": "[redacted]", "client_secret":"[redacted]", "expires_in": 3600}'
     )
+
+
+# -- the answers' one shape (responses.error_response) ---------------------------------------------
+
+
+def test_refusals_honour_expose_hints_as_json_and_as_a_page(oauth_server, browser, settings):
+    """Formerly the 3LO views sent the hint whatever EXPOSE_HINTS said."""
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "EXPOSE_HINTS": False}
+    location = oauth_server.consent_redirect(start(browser))
+    forged = callback_path(location.replace("state=", "state=x"))
+    as_json = browser.get(forged, headers={"Accept": "application/json"})
+    assert as_json.status_code == 400
+    assert set(as_json.json()) == {"detail", "code"}
+    assert as_json.json()["code"] == "oauth_state_invalid"
+    page = browser.get(forged).content.decode()
+    assert "oauth_state_invalid" in page and "do not reload or share" not in page
+
+
+def test_refusals_carry_the_hint_by_default(oauth_server, browser):
+    location = oauth_server.consent_redirect(start(browser))
+    forged = callback_path(location.replace("state=", "state=x"))
+    body = browser.get(forged, headers={"Accept": "application/json"}).json()
+    assert body["hint"].startswith("Start again from the connect page")
+
+
+def test_every_code_the_views_answer_is_registered_and_documented(
+    oauth_server, browser, monkeypatch
+):
+    """Formerly oauth_state_invalid, oauth_authorization_failed and oauth_code_missing were
+    answered without being registered (nor on the troubleshooting page)."""
+    from pathlib import Path
+
+    from django_atlassian_connect.codes import CODES
+
+    answered = set()
+    json = {"Accept": "application/json"}
+    location = oauth_server.consent_redirect(start(browser))
+    forged = callback_path(location.replace("state=", "state=x"))
+    answered.add(browser.get(forged, headers=json).json()["code"])
+    location = oauth_server.consent_redirect(start(browser))
+    no_code = callback_path(location).replace("code=", "nocode=")
+    answered.add(browser.get(no_code, headers=json).json()["code"])
+    oauth_server.deny_next("access_denied", "no")
+    location = oauth_server.consent_redirect(start(browser))
+    answered.add(browser.get(callback_path(location), headers=json).json()["code"])
+    assert answered == {"oauth_state_invalid", "oauth_code_missing", "oauth_authorization_failed"}
+    page = (Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.rst").read_text()
+    for code in answered | {"oauth_token_failed", "oauth_not_configured", "network_error"}:
+        assert code in CODES, code
+        assert f"``{code}``" in page, code
+
+
+def test_an_unreachable_api_is_502_network_error_and_stores_nothing(
+    oauth_server, browser, settings
+):
+    """The accessible-resources call fails on the network: a registered code naming the host."""
+    location = oauth_server.consent_redirect(start(browser))
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "API_URL": "http://127.0.0.1:9"}
+    response = browser.get(callback_path(location), headers={"Accept": "application/json"})
+    assert response.status_code == 502, response.content
+    body = response.json()
+    assert body["code"] == "network_error" and "127.0.0.1:9" in body["hint"]
+    assert nothing_stored()

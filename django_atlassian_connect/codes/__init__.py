@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Final
 
 from .base import Code
+from .linking import LINKING
 from .outbound import API, CLIENT, IMPERSONATION, SECRETS
 from .refusals import REFUSALS
 
@@ -32,6 +33,7 @@ __all__ = [
     "CLIENT_CODES",
     "CODES",
     "IMPERSONATION_CODES",
+    "LINKING_CODES",
     "OAUTH_ERROR_CODES",
     "REFUSAL_CODES",
     "Code",
@@ -45,6 +47,7 @@ CODES: Final[dict[str, Code]] = {
     **CLIENT,
     **API,
     **IMPERSONATION,
+    **LINKING,
 }
 
 #: Inbound refusals (:class:`~django_atlassian_connect.exceptions.ConnectAuthError`):
@@ -56,6 +59,8 @@ CLIENT_CODES: Final = frozenset(CLIENT)
 API_CODES: Final = frozenset(API)
 #: Acting as a user (``ImpersonationError``).
 IMPERSONATION_CODES: Final = frozenset(IMPERSONATION)
+#: The 3LO link flow's own refusals (``threelo.views``: a callback answered 400).
+LINKING_CODES: Final = frozenset(LINKING)
 #: The token endpoint's own error strings we register as codes.
 OAUTH_ERROR_CODES: Final = frozenset(
     {

@@ -35,6 +35,13 @@ CLIENT: dict[str, Code] = {
         "than MAX_RETRY_AFTER. Retry after the error's backoff_until; lower your call rate "
         "or spread the work over time (see ConnectClient(tenant).rate_limit).",
     ),
+    "network_error": Code(
+        0,
+        "The call got no usable answer: the connection failed, timed out or broke off.",
+        "Check that the host is reachable from this server (DNS, firewall, proxy "
+        "settings) and answers within HTTP_TIMEOUT; then retry. Idempotent calls were "
+        "retried already.",
+    ),
     "tenant_not_installed": Code(
         0,
         "The app is not installed on this site; nothing was sent.",

@@ -49,7 +49,7 @@ def diagnose_request(
         client = ConnectClient(found)
         session = client.as_user(account_id, scopes) if account_id else client.as_app()
         response = session.request(method.upper(), url, json=body)
-    except (ConnectClientError, requests.RequestException) as exc:
+    except ConnectClientError as exc:  # network failures too (ConnectNetworkError)
         if isinstance(exc, ConnectAPIError):
             response = exc.response
         report.findings.append(explain_outbound_error(exc, found, mode=mode, now=now))

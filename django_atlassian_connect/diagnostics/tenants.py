@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-import requests
-
 from .. import oauth
 from ..client import ConnectClient
 from ..conf import connect_settings
@@ -190,7 +188,7 @@ def live_check(report: Report, tenant: AbstractTenant, account_id: str | None, n
     path = verify_endpoint(tenant)
     try:
         response = ConnectClient(tenant).as_app().get(path)
-    except (ConnectClientError, requests.RequestException) as exc:
+    except ConnectClientError as exc:  # network failures too (ConnectNetworkError)
         finding = explain_outbound_error(exc, tenant, mode="app", now=now)
         finding.details.setdefault("check", f"GET {path} as the app")
         _add_once(report, finding)

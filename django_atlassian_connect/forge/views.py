@@ -31,7 +31,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ..conf import connect_settings
 from ..exceptions import ForgeAuthError
-from ..responses import forge_refusal_response
+from ..responses import error_response, forge_refusal_response
 from . import events, invocation
 from .context import ForgeContext
 
@@ -154,8 +154,5 @@ class ForgeScheduledView(ForgeEndpointView):
 
 def body_error_response(error: events.EventBodyError) -> JsonResponse:
     """400 ``payload_invalid``: a verified delivery whose body cannot be used."""
-    body: dict[str, Any] = {"detail": error.detail, "code": "payload_invalid"}
-    if connect_settings.EXPOSE_HINTS:
-        body["hint"] = BODY_HINT
-    body.update(error.context)
-    return JsonResponse(body, status=400)
+    refusal = ForgeAuthError("payload_invalid", error.detail, hint=BODY_HINT)
+    return error_response(refusal, 400, **error.context)

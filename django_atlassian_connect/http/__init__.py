@@ -6,7 +6,9 @@ Default timeout (``HTTP_TIMEOUT``), a versioned User-Agent, and urllib3
 :class:`RateLimitedSession` keeps one tenant's rate limits in the shared cache
 (:mod:`~django_atlassian_connect.ratelimit`) and waits out its backoff before
 sending. Also the product's error answers: :class:`ConnectAPIError` (a
-``requests.HTTPError``, so it lives with ``requests``) and :func:`product_message`.
+``requests.HTTPError``, so it lives with ``requests``); what their bodies say
+(:func:`product_message`, :func:`product_says`) lives in :mod:`.errors`. The
+session that binds a credential to one base URL: :mod:`.bound`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from urllib3.util.retry import Retry
 from .. import __version__, ratelimit
 from ..codes import API_CODES, api_code_for_status
 from ..conf import connect_settings
-from ..exceptions import ConnectClientError
+from ..exceptions import ConnectClientError, ConnectError
+from .errors import product_message
+from .errors import product_says as product_says  # re-exported
+from .network import network_error
 
 USER_AGENT = f"django-atlassian-connect/{__version__} python-requests/{requests.__version__}"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -77,20 +82,6 @@ def refuse_unsafe_path(
         url=url,
         **context,
     )
-
-
-def product_message(response: requests.Response) -> str:
-    """What the product's error body says (its message, or short plain text), or ``""``."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("message", "error_description", "errorMessages", "detail", "error"):
-            if body.get(key):
-                return str(body[key])[:300]
-    text = response.text if isinstance(response.text, str) else ""
-    return text[:300] if "<" not in text else ""
 
 
 class ConnectAPIError(ConnectClientError, requests.HTTPError):
@@ -224,8 +215,18 @@ class TimeoutSession(requests.Session):
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:  # type: ignore[override]
+        """As ``requests``, with the default timeout; a network failure raises
+        :class:`~django_atlassian_connect.exceptions.ConnectNetworkError`."""
         kwargs.setdefault("timeout", self.default_timeout)
-        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
+        try:
+            return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
+        except ConnectError:
+            raise  # ConnectAPIError is a requests.HTTPError too: ours already
+        except requests.RequestException as exc:
+            # The prepared request holds the body (a token request's client_secret)
+            # and the headers (credentials): the chained cause must not keep them.
+            exc.request = None
+            raise network_error(exc, method, url, kwargs["timeout"]) from exc
 
 
 class RateLimitedSession(TimeoutSession):

@@ -30,9 +30,8 @@ import secrets
 import time
 from typing import Any
 
-import requests
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -40,7 +39,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from ..conf import connect_settings
-from ..exceptions import ConnectClientError
+from ..exceptions import ConnectClientError, ConnectError
+from ..responses import error_response
 from . import linking, tokens
 
 __all__ = ["callback", "connect", "disconnect"]
@@ -60,17 +60,20 @@ PAGE = """<!doctype html>
 <p><a href="{again}">Link your Atlassian account again</a></p></body></html>"""
 
 
-def _refusal(
-    request: HttpRequest, status: int, code: str, title: str, detail: str, hint: str
-) -> HttpResponse:
+def _refusal(request: HttpRequest, status: int, title: str, error: ConnectError) -> HttpResponse:
+    """The error as JSON (a client asking for JSON only) or as a page; ``EXPOSE_HINTS`` off
+    leaves the hint out of both."""
     accept = request.headers.get("Accept", "")
     if "application/json" in accept and "text/html" not in accept:
-        return JsonResponse({"detail": detail, "code": code, "hint": hint}, status=status)
+        return error_response(error, status)
     try:
         again = reverse("atlassian_oauth:connect")
     except NoReverseMatch:
         again = request.path.rsplit("/", 1)[0] + "/connect"
-    page = format_html(PAGE, title=title, detail=detail, hint=hint, code=code, again=again)
+    hint = error.hint if connect_settings.EXPOSE_HINTS else ""
+    page = format_html(
+        PAGE, title=title, detail=error.detail, hint=hint, code=error.code, again=again
+    )
     return HttpResponse(page, status=status, content_type="text/html; charset=utf-8")
 
 
@@ -121,7 +124,7 @@ def connect(request: HttpRequest) -> HttpResponse:
         state = secrets.token_urlsafe(32)
         url = tokens.authorize_url(state, redirect_uri=redirect_uri)
     except ConnectClientError as exc:
-        return _refusal(request, 503, exc.code, "Not configured", exc.detail, exc.hint)
+        return _refusal(request, 503, "Not configured", exc)
     _remember_state(request, state, redirect_uri)
     return HttpResponseRedirect(url)
 
@@ -143,60 +146,44 @@ def callback(request: HttpRequest) -> HttpResponse:
             "refused, nothing stored",
             request.user.pk,
         )
+        detail = (
+            "The state of this callback is not one this session started, has expired "
+            f"({STATE_LIFETIME // 60} minutes) or was used already. Nothing was stored."
+        )
         return _refusal(
             request,
             400,
-            "oauth_state_invalid",
             "This link request is not valid",
-            "The state of this callback is not one this session started, has expired "
-            f"({STATE_LIFETIME // 60} minutes) or was used already. Nothing was stored.",
-            "Start again from the connect page; do not reload or share the callback URL.",
+            ConnectError("oauth_state_invalid", detail),
         )
     error = request.GET.get("error")
     if error:
         description = str(request.GET.get("error_description") or "")[:300]
         declined = error == "access_denied"
         logger.info("OAuth 2.0 (3LO) authorization for user %s: %s", request.user.pk, error[:100])
-        return _refusal(
-            request,
-            400,
+        refused = ConnectError(
             "oauth_authorization_failed",
-            "Access was not granted" if declined else "Atlassian refused the authorization",
             f"Atlassian answered {error[:100]}"
             + (f": {description}" if description else "")
             + ". Nothing was stored.",
-            "To link your account, start again and choose Accept on Atlassian's consent page."
+            # None: the registry's hint (the developer console's settings).
+            hint="To link your account, start again and choose Accept on Atlassian's consent page."
             if declined
-            else "Start again; if it keeps failing, check the app's settings in the "
-            "Atlassian developer console (callback URL, scopes, distribution).",
+            else None,
         )
+        title = "Access was not granted" if declined else "Atlassian refused the authorization"
+        return _refusal(request, 400, title, refused)
     code = request.GET.get("code")
     if not code:
         return _refusal(
-            request,
-            400,
-            "oauth_code_missing",
-            "This link request is not valid",
-            "The callback carries no authorization code. Nothing was stored.",
-            "Start again from the connect page.",
+            request, 400, "This link request is not valid", ConnectError("oauth_code_missing")
         )
     try:
         linking.link_account(request.user, code, redirect_uri=entry.get("redirect_uri"))
     except ConnectClientError as exc:
+        # A network failure is one too (network_error, naming the host): nothing was stored.
         logger.warning("OAuth 2.0 (3LO) link for user %s failed: %s", request.user.pk, exc.code)
-        return _refusal(
-            request, 502, exc.code, "Linking your Atlassian account failed", exc.detail, exc.hint
-        )
-    except requests.RequestException as exc:
-        logger.warning("OAuth 2.0 (3LO) link for user %s: API_URL unreachable", request.user.pk)
-        return _refusal(
-            request,
-            502,
-            "oauth_token_failed",
-            "Linking your Atlassian account failed",
-            f"Atlassian's API could not be reached ({type(exc).__name__}). Nothing was stored.",
-            "Start again in a moment; check outbound access to API_URL.",
-        )
+        return _refusal(request, 502, "Linking your Atlassian account failed", exc)
     return HttpResponseRedirect(resolve_url(connect_settings.OAUTH_REDIRECT_URL))
 
 

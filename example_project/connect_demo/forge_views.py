@@ -15,17 +15,18 @@ never a 500, and never a 401 (Forge reads a 401 as "your FIT was refused"):
   brings one, or there is no user in session;
 - 503 with ``Retry-After``: the product rate-limited us (or its 429 backoff,
   ``rate_limited_backoff``, still runs: ``Retry-After`` is what is left of it)
-  or could not be reached;
+  or could not be reached (``network_error``);
 - 502: the product answered with another error (its status in ``productStatus``).
+
+The library's ``responses.error_response`` builds these answers, with the
+status of ``responses.client_error_status``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
-import requests
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 from rest_framework.response import Response
@@ -35,20 +36,13 @@ from django_atlassian_connect.authentication import (
     ForgeInvocationAuthentication,
 )
 from django_atlassian_connect.decorators import forge_invocation_required
-from django_atlassian_connect.exceptions import (
-    ConnectAPIError,
-    ConnectClientError,
-    RateLimitBackoffError,
-)
+from django_atlassian_connect.exceptions import ConnectAPIError, ConnectClientError
 from django_atlassian_connect.forge.client import ForgeClient
 from django_atlassian_connect.forge.context import ForgeContext
 from django_atlassian_connect.permissions import IsForgeInvocation
+from django_atlassian_connect.responses import error_response
 
 logger = logging.getLogger("connect_demo")
-
-#: Client error codes that mean "nothing was sent: no usable token" (409).
-NO_TOKEN_CODES = frozenset({"forge_token_expired", "forge_user_token_unavailable"})
-RETRY_AFTER = "30"
 
 
 class ForgeMeView(APIView):
@@ -71,37 +65,11 @@ class ForgeMeView(APIView):
         )
 
 
-def _error(
-    status: int,
-    code: str,
-    detail: str,
-    hint: str = "",
-    *,
-    retry_after: str = RETRY_AFTER,
-    **extra: Any,
-) -> JsonResponse:
-    body: dict[str, Any] = {"detail": detail, "code": code}
-    if hint:
-        body["hint"] = hint
-    body.update(extra)
-    response = JsonResponse(body, status=status)
-    if status == 503:
-        response["Retry-After"] = retry_after
-    return response
-
-
 def _client_error(exc: ConnectClientError) -> JsonResponse:
-    if isinstance(exc, RateLimitBackoffError):
-        # Nothing was sent: the site's 429 backoff runs for every process; say until when.
-        return _error(
-            503, exc.code, exc.detail, exc.hint, retry_after=str(max(1, math.ceil(exc.wait)))
-        )
+    # 409 no token / 503 + Retry-After unreachable or backing off / 502 the product's error.
     if isinstance(exc, ConnectAPIError):
-        if exc.code == "api_rate_limited":
-            return _error(503, exc.code, exc.detail, exc.hint, productStatus=exc.status_code)
-        return _error(502, exc.code, exc.detail, exc.hint, productStatus=exc.status_code)
-    status = 409 if exc.code in NO_TOKEN_CODES else 502
-    return _error(status, exc.code, exc.detail, exc.hint)
+        return error_response(exc, productStatus=exc.status_code)
+    return error_response(exc)
 
 
 @require_GET
@@ -111,7 +79,10 @@ def forge_myself(request: HttpRequest) -> JsonResponse:
     context: ForgeContext = request.forge  # type: ignore[attr-defined]
     mode = request.GET.get("as", "app")
     if mode not in ("app", "user"):
-        return _error(400, "parameter_invalid", f"as={mode[:20]!r}: use as=app or as=user.")
+        return JsonResponse(
+            {"detail": f"as={mode[:20]!r}: use as=app or as=user.", "code": "parameter_invalid"},
+            status=400,
+        )
     client = ForgeClient(request.forge_installation, invocation=context)  # type: ignore[attr-defined]
     try:
         if mode == "user":
@@ -129,19 +100,13 @@ def forge_myself(request: HttpRequest) -> JsonResponse:
         else:
             session = client.as_app()
         response = session.get("/rest/api/3/myself")
-    except ConnectClientError as exc:
+    except ConnectClientError as exc:  # network failures included (network_error)
         logger.warning("forge /myself as %s failed: %s (%s)", mode, exc.code, exc.detail)
         return _client_error(exc)
-    except requests.RequestException as exc:
-        logger.warning("forge /myself as %s: gateway unreachable (%s)", mode, type(exc).__name__)
-        return _error(
-            503,
-            "api_error",
-            f"The API gateway could not be reached ({type(exc).__name__}).",
-            "Retry in a moment; check outbound access to the gateway.",
-        )
     try:
         body = response.json()
     except ValueError:
-        return _error(502, "api_error", "The product's answer is not JSON.")
+        return JsonResponse(
+            {"detail": "The product's answer is not JSON.", "code": "api_error"}, status=502
+        )
     return JsonResponse(body, status=200, safe=False)

@@ -173,9 +173,26 @@ def test_myself_rate_limited_is_503_then_waits_without_calling(app, forge):
     assert len(forge.gateway.log) == before
 
 
+def token_received_at(app: ExampleApp, installation_id: str) -> str:
+    """When the stored app system token of one installation arrived (ISO 8601, or "None")."""
+    code = (
+        "from django_atlassian_connect.models import ForgeInstallation; "
+        f"row = ForgeInstallation.objects.get(installation_id={installation_id!r}); "
+        "print(row.system_token_received_at and row.system_token_received_at.isoformat())"
+    )
+    result = app.manage("shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
 def test_scheduled_trigger(app, forge, installation):
+    forge.invoke("/forge/me", "GET", installation=installation)  # a system token is stored
+    before = token_received_at(app, installation.id)
+    forge.expire_system_token(installation)  # the trigger brings a newer one
     response = forge.trigger_scheduled(installation)
     assert response.status_code == 204, response.text
+    after = token_received_at(app, installation.id)
+    assert before != "None" and after > before
 
 
 def test_expired_fit_is_refused_and_changes_nothing(app, forge, installation, user):
