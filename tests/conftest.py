@@ -24,6 +24,7 @@ from django_atlassian_connect.testing import (
 
 APP_BASE_URL = "https://app.example.com"
 APP_KEY = "com.example.tests"
+ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +126,7 @@ class Site:
             method=method,
             url=url,
             app_base_url=APP_BASE_URL,
-            account_id=kwargs.pop("account_id", "5b10ac8d82e05b22cc7d4ef5"),
+            account_id=kwargs.pop("account_id", ACCOUNT),
             **kwargs,
         )
 
@@ -133,7 +134,7 @@ class Site:
         kwargs.setdefault("secret", self.secret)
         return context_token(
             client_key=self.client_key,
-            account_id=kwargs.pop("account_id", "5b10ac8d82e05b22cc7d4ef5"),
+            account_id=kwargs.pop("account_id", ACCOUNT),
             **kwargs,
         )
 
@@ -165,6 +166,14 @@ def installed_site(site: Site) -> Site:
     return site
 
 
+@pytest.fixture
+def tenant(installed_site: Site) -> Any:
+    """The Tenant row of ``installed_site``."""
+    from django_atlassian_connect.models import Tenant
+
+    return Tenant.objects.get(client_key=installed_site.client_key)
+
+
 def db_snapshot() -> dict[str, Any]:
     """Every row the app owns, to prove a refused request changed nothing."""
     from django_atlassian_connect.models import SharedSecret, Tenant
@@ -185,6 +194,65 @@ def db_snapshot() -> dict[str, Any]:
             (s.tenant_id, s.fingerprint, str(s.retired_at)) for s in SharedSecret.objects.all()
         ),
     }
+
+
+def assert_accepted(response: Any, site: Site, account_id: str | None = ACCOUNT) -> dict[str, Any]:
+    """A test view (``tests/views.py``) answered 200 for ``site``'s tenant and ``account_id``
+    (``None``: a token without ``sub``). Returns the JSON body."""
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["clientKey"] == site.client_key, body
+    assert body["accountId"] == account_id, body
+    return body
+
+
+def assert_refused(
+    refusal: Any,
+    code: str,
+    status: int = 401,
+    scheme: str = "JWT",
+    *,
+    caplog: Any = None,
+    never: tuple[str, ...] = (),
+) -> Any:
+    """``refusal`` refuses with ``code``: a view's response, or the error a verifier raised.
+
+    Both carry the code, a detail and a hint, and the code's ``status``. A response of 401
+    challenges with ``scheme`` (``WWW-Authenticate``, the code and its description), one of
+    503 says when to retry. With ``caplog``: one WARNING line names the code and the hint,
+    and no value of ``never`` (a token, a secret) is in the log. Returns the JSON body, or
+    the error.
+    """
+    if isinstance(refusal, Exception):
+        assert refusal.code == code, refusal.detail
+        assert refusal.detail and refusal.hint
+        assert refusal.status_code == status, refusal.code
+        return refusal
+    assert refusal.status_code == status, refusal.content
+    body = refusal.json()
+    assert body["code"] == code, body
+    assert body["detail"] and body["hint"], body
+    if status == 401:
+        challenge = refusal["WWW-Authenticate"]
+        assert challenge.startswith(f'{scheme} realm="{APP_KEY}", error="{code}"'), challenge
+        assert "error_description=" in challenge, challenge
+    elif status == 503:
+        assert refusal["Retry-After"]
+    if caplog is not None:
+        import logging
+
+        warnings = [
+            r
+            for r in caplog.records
+            if r.name == "django_atlassian_connect" and r.levelno == logging.WARNING
+        ]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]
+        message = warnings[0].getMessage()
+        assert f"code={code}" in message and "hint=" in message
+        assert warnings[0].connect_code == code
+        for value in never:
+            assert value not in caplog.text
+    return body
 
 
 @pytest.fixture
@@ -267,3 +335,65 @@ def run_doctor_json(*args: str) -> tuple[int, dict]:
 
     status, text = run_doctor(*args, "--json")
     return status, json.loads(text)
+
+
+@pytest.fixture
+def eager_worker(monkeypatch: Any) -> Iterator[list[Any]]:
+    """Celery in eager mode, and the job behaving as it does on a worker (fanning out).
+
+    Yields the signatures dispatched as chunk groups, in order.
+    """
+    from celery import Celery, current_app
+
+    from django_atlassian_connect import tasks
+
+    previous = current_app._get_current_object()
+    app = Celery("eager-worker-tests", set_as_current=True)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    monkeypatch.setattr(tasks, "_runs_inline", lambda: False)
+    dispatched: list[Any] = []
+    group = tasks.group
+
+    def recording_group(signatures: Any) -> Any:
+        signatures = list(signatures)
+        dispatched.extend(signatures)
+        return group(signatures)
+
+    monkeypatch.setattr(tasks, "group", recording_group)
+    yield dispatched
+    previous.set_current()
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[Any]:
+    """A simulated Forge platform for a test module: one Jira installation on
+    ``https://acme.atlassian.net`` and one account, Ada. Tests that verify its tokens
+    use ``forge_settings``."""
+    from django_atlassian_connect.testing.forge import ForgePlatform
+
+    with ForgePlatform() as forge:
+        forge.add_installation("jira", site_url="https://acme.atlassian.net")
+        forge.add_account("Ada", "ada@example.com")
+        yield forge
+
+
+@pytest.fixture
+def forge_settings(settings: Any, platform: Any) -> Iterator[None]:
+    """ATLASSIAN_CONNECT pointed at ``platform``; the JWKS caches empty, its JWKS healthy."""
+    from django.core.cache import cache
+
+    from django_atlassian_connect.forge import jwks
+
+    cache.clear()
+    jwks.clear_memory_cache()
+    platform.jwks.fault = None
+    settings.ATLASSIAN_CONNECT = {
+        **settings.ATLASSIAN_CONNECT,
+        "FORGE_APP_ID": platform.app_id,
+        "FORGE_JWKS_URL": platform.jwks_url,
+        "FORGE_API_HOSTS": platform.api_hosts,
+        "FORGE_JWKS_MIN_REFRESH": 60,
+    }
+    yield
+    jwks.clear_memory_cache()

@@ -253,6 +253,8 @@ def test_descriptor_view_refuses_writes(client, method):
 def test_descriptor_view_head(client):
     response = client.head("/atlassian-connect.json")
     assert response.status_code == 200
+    assert response.content == b""
+    assert response["Content-Type"] == client.get("/atlassian-connect.json")["Content-Type"]
 
 
 # -- manage.py connect_descriptor ---------------------------------------------------

@@ -10,36 +10,14 @@ import time
 
 import jwt
 import pytest
-from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
 from django_atlassian_connect.diagnostics.forge import analyse_forge_token, header_names
-from django_atlassian_connect.forge import jwks
-from django_atlassian_connect.testing.forge import ForgePlatform, ForgeSigningKey
+from django_atlassian_connect.testing.forge import ForgeSigningKey
+
+pytestmark = pytest.mark.usefixtures("forge_settings")
 
 OTHER_APP = "ari:cloud:ecosystem::app/99999999-2222-4333-8444-555555555555"
-
-
-@pytest.fixture(scope="module")
-def platform():
-    with ForgePlatform() as forge:
-        forge.add_installation("jira", site_url="https://acme.atlassian.net")
-        forge.add_account("Ada", "ada@example.com")
-        yield forge
-
-
-@pytest.fixture(autouse=True)
-def forge_settings(settings, platform):
-    cache.clear()
-    jwks.clear_memory_cache()
-    settings.ATLASSIAN_CONNECT = {
-        **settings.ATLASSIAN_CONNECT,
-        "FORGE_APP_ID": platform.app_id,
-        "FORGE_JWKS_URL": platform.jwks_url,
-        "FORGE_API_HOSTS": platform.api_hosts,
-    }
-    yield
-    jwks.clear_memory_cache()
 
 
 @pytest.fixture

@@ -22,43 +22,20 @@ from django.test import RequestFactory
 from django_atlassian_connect.exceptions import ForgeAuthError
 from django_atlassian_connect.forge import ForgeContext, jwks, verify_fit, verify_invocation
 from django_atlassian_connect.forge.ids import normalise_app_id
-from django_atlassian_connect.testing.forge import ForgePlatform, ForgeSigningKey
+from django_atlassian_connect.testing.forge import ForgeSigningKey
+from tests.conftest import assert_refused
 
-
-@pytest.fixture(scope="module")
-def platform():
-    with ForgePlatform() as forge:
-        forge.add_installation("jira", site_url="https://acme.atlassian.net")
-        forge.add_account("Ada", "ada@example.com")
-        yield forge
-
-
-@pytest.fixture(autouse=True)
-def forge_settings(settings, platform):
-    cache.clear()
-    jwks.clear_memory_cache()
-    platform.jwks.fault = None
-    settings.ATLASSIAN_CONNECT = {
-        **settings.ATLASSIAN_CONNECT,
-        "FORGE_APP_ID": platform.app_id,
-        "FORGE_JWKS_URL": platform.jwks_url,
-        "FORGE_API_HOSTS": platform.api_hosts,
-        "FORGE_JWKS_MIN_REFRESH": 60,
-    }
-    yield
-    jwks.clear_memory_cache()
+pytestmark = pytest.mark.usefixtures("forge_settings")
 
 
 def account(platform):
     return next(iter(platform.accounts))
 
 
-def refused(token: str, code: str, **kwargs) -> ForgeAuthError:
+def refused(token: str, code: str, status: int = 401, **kwargs) -> ForgeAuthError:
     with pytest.raises(ForgeAuthError) as info:
         verify_fit(token, **kwargs)
-    assert info.value.code == code, info.value.detail
-    assert info.value.hint and info.value.detail
-    return info.value
+    return assert_refused(info.value, code, status)
 
 
 def b64(data: bytes) -> str:
@@ -247,7 +224,7 @@ def test_no_jwks_at_all_is_503_key_unavailable(platform, settings, fault):
     platform.jwks.fault = fault
     platform.jwks.slow_seconds = 6
     settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "FORGE_JWKS_FETCH_TIMEOUT": 1.0}
-    error = refused(platform.mint_fit(), "key_unavailable")
+    error = refused(platform.mint_fit(), "key_unavailable", status=503)
     assert error.status_code == 503
     platform.jwks.fault = None
 

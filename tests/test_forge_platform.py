@@ -636,9 +636,15 @@ def probe(request: HttpRequest) -> JsonResponse:
     )
 
 
+#: The installation each ``lifecycle`` delivery's token names, in order.
+DELIVERED_FOR: list[str] = []
+
+
 @csrf_exempt
 def lifecycle(request: HttpRequest) -> HttpResponse:
-    assert _unverified(request)["app"]["module"]["type"] == "core:endpoint"
+    claims = _unverified(request)
+    assert claims["app"]["module"]["type"] == "core:endpoint"
+    DELIVERED_FOR.append(claims["app"]["installationId"])
     return HttpResponse(status=204)
 
 
@@ -677,5 +683,7 @@ def test_forge_host_configures_the_library(forge_host, settings):
 
 @pytest.mark.urls(__name__)
 def test_forge_host_delivers_events_through_the_test_client(forge_host):
+    DELIVERED_FOR.clear()
     (attempt,) = forge_host.deliver_lifecycle()
     assert attempt.status == 204
+    assert DELIVERED_FOR == [forge_host.installation().id]

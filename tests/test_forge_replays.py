@@ -73,6 +73,7 @@ def test_a_replayed_fit_is_served_but_records_nothing_and_sends_no_signal(forge_
         headers = {"HTTP_AUTHORIZATION": f"Bearer {fit}"}
         first = forge_client.django.get("/forge/me", **headers)
         assert first.status_code == 200
+        assert first.json()["installationId"] == forge_host.installation().id
         before = snapshot()
         again = forge_client.django.get("/forge/me", **headers)
         # Served, for the installation the FIT names, and nothing changed.

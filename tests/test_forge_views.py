@@ -34,6 +34,7 @@ from django_atlassian_connect.identity import ForgePrincipal
 from django_atlassian_connect.models import ForgeInstallation
 from django_atlassian_connect.permissions import IsForgeInvocation
 from django_atlassian_connect.testing.forge.delivery import lifecycle_body
+from tests.conftest import assert_refused
 
 pytestmark = pytest.mark.urls(__name__)
 
@@ -207,15 +208,7 @@ def installed_body(forge_host, event: str = INSTALLED, **changes: Any) -> dict[s
 
 
 def assert_bearer_refusal(response, code: str, status: int = 401) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["code"] == code and body["detail"] and body["hint"]
-    if status == 401:
-        challenge = response["WWW-Authenticate"]
-        assert challenge.startswith('Bearer realm="com.example.tests", error="' + code + '"')
-    else:
-        assert response["Retry-After"]
-    return body
+    return assert_refused(response, code, status, scheme="Bearer")
 
 
 # -- the user's three lines ----------------------------------------------------------------------
@@ -370,7 +363,10 @@ def test_decorated_views_declare_forge_however_stacked(view):
 
 def test_stacked_decorators_both_work(forge_client):
     for url in ("/forge/stacked-outside", "/forge/stacked-inside"):
-        assert forge_client.get(url).status_code == 200
+        response = forge_client.get(url)
+        assert response.status_code == 200
+        assert response.json()["accountId"] == forge_client.account_id
+        assert response.json()["installationId"] == forge_client.installation.id
         assert forge_client.post(url).status_code == 405
 
 

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
-from celery import Celery, current_app
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -59,27 +58,6 @@ def product(rsps):
 
 def calls_to_myself(rsps) -> int:
     return sum(1 for call in rsps.calls if MYSELF.fullmatch(call.request.url.split("?")[0]))
-
-
-@pytest.fixture
-def eager_worker(monkeypatch):
-    """Celery in eager mode, and the job behaving as it does on a worker (fanning out)."""
-    previous = current_app._get_current_object()
-    app = Celery("housekeeping-tests", set_as_current=True)
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    monkeypatch.setattr(tasks, "_runs_inline", lambda: False)
-    dispatched = []
-    group = tasks.group
-
-    def recording_group(signatures):
-        signatures = list(signatures)
-        dispatched.extend(signatures)
-        return group(signatures)
-
-    monkeypatch.setattr(tasks, "group", recording_group)
-    yield dispatched
-    previous.set_current()
 
 
 # -- the plain loop -------------------------------------------------------------------
@@ -238,7 +216,7 @@ def test_without_a_lock_cache_claims_always_succeed(settings):
     assert locks.claim("unit") and locks.claim("unit")
 
 
-def test_a_failing_lock_cache_does_not_stop_housekeeping(monkeypatch, caplog):
+def test_a_failing_lock_cache_does_not_stop_housekeeping(tenants, product, monkeypatch, caplog):
     class Broken:
         def add(self, *args, **kwargs):
             raise ConnectionError("cache down")
@@ -246,8 +224,13 @@ def test_a_failing_lock_cache_does_not_stop_housekeeping(monkeypatch, caplog):
         get = delete = add
 
     monkeypatch.setattr(locks, "_cache", lambda: Broken())
-    assert locks.claim("unit") is not None
-    locks.release("unit", "token")  # logged, not raised
+    with caplog.at_level(logging.WARNING, logger="django_atlassian_connect"):
+        assert locks.claim("unit") is not None
+        locks.release("unit", "token")  # logged, not raised
+        assert maintenance.verify_installations()["ok"] == 5
+    assert "claim unit: the lock cache failed (ConnectionError); going ahead" in caplog.text
+    assert "release unit: the lock cache failed (ConnectionError)" in caplog.text
+    assert calls_to_myself(product) == 5
 
 
 def test_chunks_split_evenly():

@@ -7,6 +7,7 @@ def test_a_user_can_test_a_drf_view_in_a_few_lines(connect_client):
     response = connect_client.context_get("/drf/context")
     assert response.status_code == 200
     assert response.json()["accountId"] == connect_client.account_id
+    assert response.json()["clientKey"] == connect_client.host.client_key
 
 
 def test_page_tokens_and_webhooks(connect_client, connect_host, connect_tenant):
@@ -14,7 +15,10 @@ def test_page_tokens_and_webhooks(connect_client, connect_host, connect_tenant):
         connect_client.page_get("/page?project=DEMO").json()["clientKey"]
         == connect_tenant.client_key
     )
-    assert connect_client.page_post("/hook", {"issue": {"key": "DEMO-1"}}).status_code == 200
+    response = connect_client.page_post("/hook", {"issue": {"key": "DEMO-1"}})
+    assert response.status_code == 200
+    assert response.json()["clientKey"] == connect_tenant.client_key
+    assert response.json()["accountId"] == connect_client.account_id
     assert connect_client.context_get("/page").status_code == 401  # context token on a page
 
 

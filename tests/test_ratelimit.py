@@ -196,11 +196,6 @@ def test_retry_wait_prefers_retry_after_then_reset():
 
 
 @pytest.fixture
-def tenant(installed_site):
-    return Tenant.objects.get(client_key=installed_site.client_key)
-
-
-@pytest.fixture
 def myself(tenant):
     return tenant.base_url + "/rest/api/3/myself"
 

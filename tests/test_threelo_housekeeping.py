@@ -8,7 +8,6 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from celery import Celery, current_app
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -108,27 +107,6 @@ def test_the_task_the_beat_entry_and_the_command(linked_user, oauth_server):
     call_command("connect_housekeeping", "refresh_oauth_grants", stdout=out)
     name, result = out.getvalue().strip().split(": ", 1)
     assert name == "refresh_oauth_grants" and json.loads(result) == ZERO
-
-
-@pytest.fixture
-def eager_worker(monkeypatch):
-    """Celery in eager mode, and the job behaving as it does on a worker (fanning out)."""
-    previous = current_app._get_current_object()
-    app = Celery("threelo-housekeeping-tests", set_as_current=True)
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    monkeypatch.setattr(tasks, "_runs_inline", lambda: False)
-    dispatched = []
-    group = tasks.group
-
-    def recording_group(signatures):
-        signatures = list(signatures)
-        dispatched.extend(signatures)
-        return group(signatures)
-
-    monkeypatch.setattr(tasks, "group", recording_group)
-    yield dispatched
-    previous.set_current()
 
 
 def test_on_a_worker_the_job_fans_out_in_chunks_once_per_grant(

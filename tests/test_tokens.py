@@ -227,7 +227,7 @@ def test_require_algorithm_refuses_any_other_algorithm(alg, expected):
 
 
 def test_require_algorithm_accepts_the_expected_one():
-    require_algorithm(parsed(), "HS256")
+    assert require_algorithm(parsed(), "HS256") is None
 
 
 def test_alg_none_token_never_verifies_with_secrets():
@@ -269,8 +269,8 @@ def test_require_claims_names_the_missing_ones():
 
 
 def test_check_times_accepts_a_fresh_token():
-    check_times(parsed(), now=NOW)
-    check_times(parsed(), now=NOW + 180)
+    assert check_times(parsed(), now=NOW) is None
+    assert check_times(parsed(), now=NOW + 180) is None
 
 
 def test_check_times_expired():
@@ -346,12 +346,12 @@ def test_check_times_non_finite_or_huge_numbers_are_malformed(name, literal):
 
 
 def test_check_times_accepts_float_claims():
-    check_times(parsed(iat=NOW - 0.5, exp=NOW + 0.5), now=NOW)
+    assert check_times(parsed(iat=NOW - 0.5, exp=NOW + 0.5), now=NOW) is None
 
 
 def test_check_times_uses_the_real_clock_by_default():
     now = time.time()
-    check_times(parsed(iat=int(now), exp=int(now) + 60))
+    assert check_times(parsed(iat=int(now), exp=int(now) + 60)) is None
     with pytest.raises(ConnectAuthError) as excinfo:
         check_times(parsed(iat=int(now) - 600, exp=int(now) - 300))
     assert_code(excinfo, "token_expired")
@@ -367,7 +367,7 @@ def test_check_qsh_computed_endpoint_accepts_the_matching_hash():
         seen.append(value)
         return value == query_string_hash("GET", "/page?a=1")
 
-    check_qsh(parsed(), context=False, matches=matches)
+    assert check_qsh(parsed(), context=False, matches=matches) is None
     assert seen == [query_string_hash("GET", "/page?a=1")]
 
 
@@ -393,7 +393,7 @@ def test_computed_qsh_on_context_endpoint_is_refused():
 
 
 def test_context_endpoint_accepts_context_qsh():
-    check_qsh(parsed(qsh=CONTEXT_QSH), context=True)
+    assert check_qsh(parsed(qsh=CONTEXT_QSH), context=True) is None
 
 
 @pytest.mark.parametrize("matches", [lambda q: False, None])
@@ -424,12 +424,13 @@ APP = "https://app.example.com"
     [APP, APP + "/", [APP], [APP + "/", "https://other.example.com"]],
 )
 def test_check_audience_accepts(aud):
-    check_audience(parsed(aud=aud), [APP])
-    check_audience(parsed(aud=aud), [APP + "/"])
+    assert check_audience(parsed(aud=aud), [APP]) is None
+    assert check_audience(parsed(aud=aud), [APP + "/"]) is None
 
 
 def test_check_audience_accepts_any_configured_base_url():
-    check_audience(parsed(aud="https://alias.example.com"), [APP, "https://alias.example.com/"])
+    allowed = [APP, "https://alias.example.com/"]
+    assert check_audience(parsed(aud="https://alias.example.com"), allowed) is None
 
 
 @pytest.mark.parametrize(
