@@ -22,6 +22,7 @@ from django.core.cache import cache
 
 from django_atlassian_connect.exceptions import ForgeAuthError
 from django_atlassian_connect.forge import jwks, verify_fit
+from tests.conftest import assert_refused
 
 
 class LabelledKeyHost:
@@ -133,8 +134,8 @@ def relabelled(token: str, label: str) -> str:
 def refused(token: str, code: str) -> ForgeAuthError:
     with pytest.raises(ForgeAuthError) as info:
         verify_fit(token)
-    assert info.value.code == code, info.value.detail
-    return info.value
+    status = 503 if code == "key_unavailable" else 401
+    return assert_refused(info.value, code, status)
 
 
 # -- the allow-list -------------------------------------------------------------------------------
