@@ -102,6 +102,8 @@ DEFAULTS: dict[str, Any] = {
     "FORGE_JWKS_FETCH_TIMEOUT": 5.0,
     # Clock skew allowed on a FIT's exp/nbf/iat; at most 30 (the token lives 25 s).
     "FORGE_LEEWAY": 30,
+    # Longest exp - iat (s) of a FIT; Forge documents 25. Raise it only if Forge does.
+    "FORGE_MAX_FIT_LIFETIME": 25,
     # Refuse a FIT whose jti was seen before (off: Forge may resend one, unverified).
     "FORGE_REJECT_REPLAYED_JTI": False,
     # Isolated Cloud: a JWKS URL template with "{IC_LABEL}" (or "{icLabel}"); None

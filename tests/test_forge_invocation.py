@@ -383,6 +383,16 @@ def test_a_fit_living_longer_than_the_documented_lifetime_is_refused(platform, l
     assert "exp" in error.hint and "iat" in error.hint
 
 
+def test_the_longest_lifetime_is_a_setting_never_below_the_documented_one(platform, settings):
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "FORGE_MAX_FIT_LIFETIME": 60}
+    assert verify_fit(platform.mint_fit(lifetime=60))
+    error = refused(platform.mint_fit(lifetime=61), "claim_missing")
+    assert "FORGE_MAX_FIT_LIFETIME allows 60 s" in error.detail
+    settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "FORGE_MAX_FIT_LIFETIME": 5}
+    assert verify_fit(platform.mint_fit(lifetime=25))  # never stricter than Forge's own 25 s
+    refused(platform.mint_fit(lifetime=26), "claim_missing")
+
+
 def test_the_documented_lifetime_is_accepted(platform):
     from django_atlassian_connect.forge import invocation
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -238,17 +239,33 @@ def _check_app(claims: Mapping[str, Any], audience: str) -> None:
         )
 
 
+def max_fit_lifetime() -> float:
+    """``FORGE_MAX_FIT_LIFETIME``, never below :data:`FIT_LIFETIME` (what Forge documents).
+
+    A setting because "25 s for every invocation type" is Atlassian's example
+    and what was seen, not a guarantee: a deployment can follow Forge without
+    a release of this package.
+    """
+    try:
+        value = float(connect_settings.FORGE_MAX_FIT_LIFETIME)
+    except (TypeError, ValueError):
+        return float(FIT_LIFETIME)
+    return max(value, float(FIT_LIFETIME)) if math.isfinite(value) else float(FIT_LIFETIME)
+
+
 def _check_lifetime(claims: Mapping[str, Any]) -> None:
     """A FIT lives FIT_LIFETIME seconds; a longer-lived one was not issued by Forge."""
     lifetime = float(claims["exp"]) - float(claims["iat"])
-    if lifetime > FIT_LIFETIME:
+    allowed = max_fit_lifetime()
+    if lifetime > allowed:
         raise ForgeAuthError(
             "claim_missing",
             f"The token's exp is {lifetime:.10g} s after its iat; Forge issues invocation "
-            f"tokens for {FIT_LIFETIME} s.",
+            f"tokens for {FIT_LIFETIME} s (FORGE_MAX_FIT_LIFETIME allows {allowed:g} s).",
             hint=f"Forge Invocation Tokens expire {FIT_LIFETIME} s after they are issued "
             "(exp = iat + 25): a longer-lived token was minted by something else, or "
-            "its exp or iat was altered.",
+            "its exp or iat was altered. If Forge itself now issues longer-lived tokens, "
+            "raise FORGE_MAX_FIT_LIFETIME.",
         )
 
 
