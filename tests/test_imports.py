@@ -322,6 +322,92 @@ def test_codes_and_exceptions_import_nothing_of_the_package_but_codes(low):
     assert imported <= allowed
 
 
+# -- layers and doors (docs/design.rst, "The layer rule") ------------------------------------
+
+#: Bottom up; a module may import its own layer and the ones below, never above.
+LAYERS: list[set[str]] = [
+    set("codes exceptions".split()),
+    set("qsh tokens crypto conf fields signals redaction".split()),
+    set("models migrations http housekeeping locks ratelimit ratelimit_headers".split())
+    | set("token_cache gateway".split()),
+    # The doors. Connect has no folder yet: its modules are listed one by one (CONNECT).
+    set("forge threelo credentials".split()),
+    set("views decorators authentication permissions responses urls oauth_urls admin".split())
+    | set("checks tasks celery maintenance middleware apps context_processors".split()),
+    set("diagnostics management".split()),
+    set("testing".split()),
+]
+CONNECT = "inbound inbound_request verified_tokens identity signing keys descriptor".split()
+CONNECT += "tenant_cache client oauth lifecycle".split()
+LAYERS[3] |= set(CONNECT)
+#: Which door a top-level name belongs to (the Connect modules are one door).
+DOORS = {"forge": "forge", "threelo": "threelo", "credentials": "credentials"}
+DOORS.update(dict.fromkeys(CONNECT, "connect"))
+#: A door's own Django adapters (its views and URLconf) sit in the adapter layer.
+DOOR_ADAPTERS = {"views", "urls"}
+ADAPTER_LAYER = 4
+#: The one named door-to-door arrow: a signed Connect install links its Forge installation
+#: in the same transaction (Connect-on-Forge).
+ALLOWED_DOOR_ARROWS = {("lifecycle.store", "forge"), ("lifecycle.store", "forge.linking")}
+
+
+def layer_of(module: str) -> int | None:
+    """The layer index of a module of the package (``None`` for the package itself)."""
+    parts = module.split(".")[1:]
+    if not parts:
+        return None
+    if parts[0] in DOORS and parts[-1] in DOOR_ADAPTERS and len(parts) > 1:
+        return ADAPTER_LAYER
+    for index, names in enumerate(LAYERS):
+        if parts[0] in names:
+            return index
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/test_imports.py")
+
+
+def layer_violations(graph: Mapping[str, Iterable[str]]) -> list[str]:
+    """Every import that points up a layer, or from one door into another."""
+    found = []
+    for module, imported in graph.items():
+        source = layer_of(module)
+        for target in imported:
+            wanted = layer_of(target)
+            if source is None or wanted is None:
+                continue
+            short = (module.split(".", 1)[1], target.split(".", 1)[1])
+            if wanted > source:
+                found.append(f"{short[0]} (layer {source}) imports {short[1]} (layer {wanted})")
+                continue
+            doors = DOORS.get(short[0].split(".")[0]), DOORS.get(short[1].split(".")[0])
+            crosses = None not in doors and doors[0] != doors[1]
+            if crosses and wanted == source and short not in ALLOWED_DOOR_ARROWS:
+                found.append(f"{short[0]} (door {doors[0]}) imports {short[1]} (door {doors[1]})")
+    return sorted(found)
+
+
+def test_imports_point_down_the_layers_and_doors_stay_apart():
+    graph, _ = build_graph(ROOT, PACKAGE)
+    assert layer_violations(graph) == []
+
+
+def test_an_upward_or_cross_door_import_is_caught(tmp_path):
+    package = _write_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "exceptions.py": "from . import client\n",  # the floor reaching up to a door
+            "client.py": "def f():\n    from .forge import linking\n",  # door to door
+            "forge/__init__.py": "",
+            "forge/linking.py": "from .. import exceptions\n",
+            "views.py": "from . import client\n",  # down: fine
+        },
+    )
+    graph, _ = build_graph(package, PACKAGE)
+    assert layer_violations(graph) == [
+        "client (door connect) imports forge.linking (door forge)",
+        "exceptions (layer 0) imports client (layer 3)",
+    ]
+
+
 # -- import-time side effects and the swappable tenant model ---------------------------------
 
 

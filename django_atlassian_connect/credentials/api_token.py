@@ -24,9 +24,9 @@ from typing import Any
 
 import requests
 
+from ..http import targets
 from ..http.bound import BoundSession
 from ..http.errors import product_says
-from . import targets
 
 __all__ = ["ApiTokenClient", "ApiTokenSession"]
 

@@ -21,9 +21,10 @@ from typing import Any
 
 import requests
 
+from ..http import targets
 from ..http.bound import BoundSession
 from ..http.errors import product_says
-from . import client_credentials, targets
+from . import client_credentials
 
 __all__ = ["ServiceAccountClient", "ServiceAccountSession"]
 

@@ -14,8 +14,8 @@ from fnmatch import fnmatch
 from urllib.parse import urlsplit
 
 from ..conf import connect_settings
-from ..credentials.targets import is_cloud_id
 from ..exceptions import ConnectAuthError
+from ..http.targets import is_cloud_id
 from ..tokens import ParsedToken, parse_token
 from .grant_answers import is_token_endpoint
 

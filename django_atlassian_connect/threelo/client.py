@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..credentials.targets import PRODUCTS, gateway_base_url, is_cloud_id
 from ..exceptions import ConnectClientError
+from ..http.targets import PRODUCTS, gateway_base_url, is_cloud_id
 from ..models import OAuthGrant
 from . import grants
 from .sessions import OAuthSession

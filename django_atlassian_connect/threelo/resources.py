@@ -1,7 +1,7 @@
 """What a new access token gives access to: ``accessible-resources`` and ``/me``.
 
 Both are read from ``API_URL`` (``https://api.atlassian.com``) through a
-:class:`~django_atlassian_connect.gateway.GatewaySession`, so the token goes
+:class:`~django_atlassian_connect.http.bound.BoundSession`, so the token goes
 to that one URL only. :func:`site_links` finds the Connect tenant and the
 Forge installation of a cloudId (by cloudId only, never by site URL).
 """
@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ..credentials.targets import api_url
 from ..exceptions import ConnectClientError
-from ..gateway import GatewaySession
 from ..http import ConnectAPIError
+from ..http.bound import BoundSession
+from ..http.targets import api_url
 from ..models import AbstractTenant, ForgeInstallation, get_tenant_model
 
 __all__ = ["Account", "Site", "fetch_account", "fetch_sites", "site_links"]
@@ -43,8 +43,8 @@ class Account:
     name: str
 
 
-def _session(path: str, access_token: str) -> GatewaySession:
-    return GatewaySession(api_url() + path, lambda: f"Bearer {access_token}", who=WHO)
+def _session(path: str, access_token: str) -> BoundSession:
+    return BoundSession(api_url() + path, lambda: f"Bearer {access_token}", who=WHO)
 
 
 def _json(response: Any) -> Any:
