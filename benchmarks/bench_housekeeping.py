@@ -102,8 +102,9 @@ def run(tenants: int = TENANTS) -> dict[str, object]:
     from django.utils import timezone
 
     from benchmarks.housekeeping_celery import app
-    from django_atlassian_connect import crypto, maintenance, tasks, tenant_cache
+    from django_atlassian_connect import crypto, maintenance, tasks
     from django_atlassian_connect.conf import connect_settings
+    from django_atlassian_connect.connect import tenant_cache
     from django_atlassian_connect.models import SharedSecret, Tenant
     from django_atlassian_connect.testing.host import ConnectHost
     from django_atlassian_connect.testing.host.state import SecretRecord

@@ -29,7 +29,7 @@ def _worker(db_path: str, host_url: str, users: list[str], calls: int, seed: int
         "AUTHORIZATION_SERVER_URL": host_url,
         "ALLOWED_PRODUCT_HOSTS": ["127.0.0.1"],
     }
-    from django_atlassian_connect.client import ConnectClient
+    from django_atlassian_connect.connect.client import ConnectClient
     from django_atlassian_connect.models import Tenant
 
     tenant = Tenant.objects.get(client_key="jira:bench-imp")

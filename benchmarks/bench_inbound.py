@@ -55,8 +55,8 @@ def run() -> dict[str, float | str]:
     from django.test import override_settings
     from rest_framework.request import Request
 
-    from django_atlassian_connect import tenant_cache
     from django_atlassian_connect.authentication import ConnectJWTAuthentication
+    from django_atlassian_connect.connect import tenant_cache
     from django_atlassian_connect.models import SharedSecret, Tenant
     from django_atlassian_connect.qsh import query_string_hash
     from django_atlassian_connect.testing import request_token

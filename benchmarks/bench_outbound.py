@@ -15,7 +15,7 @@ def run() -> dict[str, float]:
     import jwt
     import requests
 
-    from django_atlassian_connect.client import ConnectClient
+    from django_atlassian_connect.connect.client import ConnectClient
     from django_atlassian_connect.models import SharedSecret, Tenant
     from django_atlassian_connect.qsh import query_string_hash
 

@@ -20,8 +20,8 @@ def run(big: int = BIG) -> dict[str, float]:
     from django.test.utils import override_settings
     from rest_framework.request import Request
 
-    from django_atlassian_connect import keys, tenant_cache
     from django_atlassian_connect.authentication import ConnectJWTAuthentication
+    from django_atlassian_connect.connect import install_keys, tenant_cache
     from django_atlassian_connect.crypto import fingerprint
     from django_atlassian_connect.models import SharedSecret, Tenant
     from django_atlassian_connect.testing import (
@@ -91,7 +91,7 @@ def run(big: int = BIG) -> dict[str, float]:
             ATLASSIAN_CONNECT={**settings.ATLASSIAN_CONNECT, "INSTALL_KEYS_URL": server.url}
         ),
     ):
-        keys.clear_memory_cache()
+        install_keys.clear_memory_cache()
         client = Client()
         samples = []
         for i in range(60):

@@ -32,8 +32,8 @@ def run() -> dict[str, float]:
     from rest_framework.exceptions import AuthenticationFailed
     from rest_framework.request import Request
 
-    from django_atlassian_connect import tenant_cache
     from django_atlassian_connect.authentication import ConnectJWTAuthentication
+    from django_atlassian_connect.connect import tenant_cache
     from django_atlassian_connect.models import SharedSecret, Tenant
     from django_atlassian_connect.testing import request_token
 

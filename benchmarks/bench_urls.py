@@ -20,8 +20,8 @@ from example_project.urls import urlpatterns as example_urlpatterns
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from django_atlassian_connect.connect.identity import ConnectAuth
 from django_atlassian_connect.decorators import _allow_framing_by_tenant
-from django_atlassian_connect.identity import ConnectAuth
 from django_atlassian_connect.models import get_tenant_model
 
 CLIENT_KEY = os.environ.get("BENCH_CLIENT_KEY", "jira:bench")

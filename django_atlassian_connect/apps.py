@@ -11,10 +11,8 @@ class AtlassianConnectConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from . import (
-            checks,  # noqa: F401  (registers the system checks)
-            tenant_cache,
-        )
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .connect import tenant_cache
         from .models import SharedSecret, get_tenant_model
 
         # Any change to a tenant or its secrets refreshes the warm-path cache.

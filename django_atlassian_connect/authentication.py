@@ -27,12 +27,12 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from .connect.inbound import ConnectAuth, ConnectUser, get_raw_token, log_refusal, verify_request
 from .exceptions import ConnectAuthError, ForgeAuthError
 from .forge import invocation
 from .forge.context import ForgeContext
 from .forge.events import admit
-from .identity import ForgePrincipal
-from .inbound import ConnectAuth, ConnectUser, get_raw_token, log_refusal, verify_request
+from .forge.principal import ForgePrincipal
 from .responses import RETRY_AFTER, bearer_challenge, error_body, www_authenticate
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class ForgeInvocationAuthentication(BaseAuthentication):
     not ours) -> :meth:`get_validated_token` (the verified
     :class:`~django_atlassian_connect.forge.ForgeContext`; nothing written) ->
     :meth:`get_user` (records the invocation through :meth:`get_installation`,
-    then the :class:`~django_atlassian_connect.identity.ForgePrincipal`).
+    then the :class:`~django_atlassian_connect.forge.principal.ForgePrincipal`).
     ``request.forge`` and ``request.forge_installation`` are set as by
     :func:`~django_atlassian_connect.decorators.forge_invocation_required`.
     """

@@ -82,7 +82,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 
 def _check_descriptor(user: dict[str, Any]) -> list[Any]:
-    from .descriptor import normalise_scopes, template_app_key
+    from .connect.descriptor import normalise_scopes, template_app_key
 
     if not user.get("APP_KEY"):
         return []

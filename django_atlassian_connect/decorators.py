@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 
+from .connect.inbound import ConnectAuth, log_refusal, verify_request
 from .exceptions import ConnectAuthError, ForgeAuthError
 from .forge import invocation
 from .forge.context import ForgeContext
 from .forge.events import admit
-from .inbound import ConnectAuth, log_refusal, verify_request
 from .responses import forge_refusal_response, refusal_response
 
 __all__ = ["connect_jwt_required", "forge_invocation_required"]

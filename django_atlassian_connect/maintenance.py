@@ -14,14 +14,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import ratelimit, signals, tenant_cache
-from .client import ConnectClient
+from . import ratelimit, signals
 from .conf import connect_settings
+from .connect import tenant_cache
+from .connect.client import ConnectClient
+from .connect.impersonation import refresh_access_tokens
 from .exceptions import ConnectAPIError, ConnectClientError, RateLimitBackoffError
 from .forge.installations import installations_running_out
 from .housekeeping.jobs import ChunkedJob
 from .models import AbstractTenant, SeenLifecycleToken, SharedSecret, get_tenant_model
-from .oauth import refresh_access_tokens
 from .threelo.housekeeping import refresh_oauth_grants
 
 __all__ = [

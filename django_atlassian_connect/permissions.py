@@ -8,9 +8,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from .authentication import forge_token_missing_failure, token_missing_failure
+from .connect.inbound import ConnectAuth, ConnectUser
 from .forge.context import ForgeContext
-from .identity import ForgePrincipal
-from .inbound import ConnectAuth, ConnectUser
+from .forge.principal import ForgePrincipal
 
 __all__ = ["IsConnectTenant", "IsConnectUser", "IsForgeInvocation"]
 

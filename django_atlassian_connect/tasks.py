@@ -25,7 +25,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from . import maintenance, oauth
+from . import maintenance
+from .connect import impersonation
 from .housekeeping.claims import chunks as cut
 from .housekeeping.jobs import ChunkedJob
 from .threelo import housekeeping as threelo_housekeeping
@@ -85,13 +86,13 @@ def refresh_access_tokens() -> dict[str, int]:
     """
     if _runs_inline():
         return maintenance.refresh_access_tokens()
-    return _fan_out(oauth.REFRESH_ACCESS_TOKENS, refresh_access_tokens_chunk)
+    return _fan_out(impersonation.REFRESH_ACCESS_TOKENS, refresh_access_tokens_chunk)
 
 
 @shared_task(name="django_atlassian_connect.refresh_access_tokens_chunk", ignore_result=False)
 def refresh_access_tokens_chunk(pks: list[str], now: float | None = None) -> dict[str, int]:
     """Renew one chunk of impersonation tokens (those still due)."""
-    return oauth.refresh_access_token_batch(pks, now=_moment(now))
+    return impersonation.refresh_access_token_batch(pks, now=_moment(now))
 
 
 @shared_task(name="django_atlassian_connect.purge_retired_secrets", ignore_result=False)

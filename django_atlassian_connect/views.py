@@ -14,11 +14,11 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from . import lifecycle
 from .conf import connect_settings
-from .descriptor import build_descriptor
+from .connect import lifecycle
+from .connect.descriptor import build_descriptor
+from .connect.inbound import RequestQsh, get_raw_token
 from .exceptions import ConnectAuthError
-from .inbound import RequestQsh, get_raw_token
 from .responses import refusal_response
 
 

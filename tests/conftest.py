@@ -13,7 +13,7 @@ import pytest
 import responses
 from django.test import Client
 
-from django_atlassian_connect import keys, tenant_cache
+from django_atlassian_connect.connect import install_keys, tenant_cache
 from django_atlassian_connect.testing import (
     InstallKeyPair,
     InstallKeyServer,
@@ -46,13 +46,13 @@ def _connect_settings(settings: Any, key_server: InstallKeyServer) -> Iterator[N
     settings.ATLASSIAN_CONNECT = conf
     key_server.fail_with = None
     key_server.garbage = False
-    keys.clear_memory_cache()
+    install_keys.clear_memory_cache()
     tenant_cache.clear_process_memory()
     from django.core.cache import cache
 
     cache.clear()
     yield
-    keys.clear_memory_cache()
+    install_keys.clear_memory_cache()
 
 
 @dataclass

@@ -13,7 +13,8 @@ from unittest import mock
 import pytest
 from django.db import OperationalError
 
-from django_atlassian_connect import signals, tenant_cache
+from django_atlassian_connect import signals
+from django_atlassian_connect.connect import tenant_cache
 from django_atlassian_connect.models import LifecycleEvent, Tenant
 
 ROTATED = "rotated-secret-" + "z" * 40

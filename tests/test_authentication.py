@@ -8,7 +8,7 @@ import time
 import jwt
 import pytest
 
-from django_atlassian_connect.inbound import ConnectAuth, ConnectUser
+from django_atlassian_connect.connect.inbound import ConnectAuth, ConnectUser
 from django_atlassian_connect.models import SharedSecret, Tenant
 from tests.conftest import assert_accepted, assert_refused
 

@@ -18,8 +18,9 @@ import pytest
 import requests
 from django.utils import timezone
 
-from django_atlassian_connect import oauth, ratelimit
-from django_atlassian_connect.client import ConnectClient, ConnectSession
+from django_atlassian_connect import ratelimit
+from django_atlassian_connect.connect import impersonation
+from django_atlassian_connect.connect.client import ConnectClient, ConnectSession
 from django_atlassian_connect.credentials.api_token import ApiTokenClient
 from django_atlassian_connect.credentials.service_account import ServiceAccountClient
 from django_atlassian_connect.exceptions import (
@@ -56,7 +57,7 @@ def connect_app(tenant: Tenant, monkeypatch: Any) -> Bound:
 
 
 def connect_user(tenant: Tenant, monkeypatch: Any) -> Bound:
-    monkeypatch.setattr(oauth, "get_access_token", lambda *args, **kwargs: "user-token")
+    monkeypatch.setattr(impersonation, "get_access_token", lambda *args, **kwargs: "user-token")
     return Bound(ConnectClient(tenant).as_user("5b10ac8d82e05b22cc7d4ef5"), "Bearer", {})
 
 

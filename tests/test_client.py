@@ -8,7 +8,7 @@ import jwt
 import pytest
 import requests
 
-from django_atlassian_connect.client import ConnectClient
+from django_atlassian_connect.connect.client import ConnectClient
 from django_atlassian_connect.exceptions import ConnectAPIError, ConnectClientError
 from django_atlassian_connect.models import Tenant
 from django_atlassian_connect.qsh import query_string_hash

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from django_atlassian_connect import maintenance
-from django_atlassian_connect.client import ConnectClient
+from django_atlassian_connect.connect.client import ConnectClient
 from django_atlassian_connect.exceptions import ConnectAPIError, ImpersonationError
 from django_atlassian_connect.models import AccessToken, Tenant
 from django_atlassian_connect.testing.host import ConnectHost

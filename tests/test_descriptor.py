@@ -1,4 +1,4 @@
-"""descriptor.py, the descriptor view and manage.py connect_descriptor."""
+"""connect/descriptor.py, the descriptor view and manage.py connect_descriptor."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.urls import clear_script_prefix, set_script_prefix
 
-from django_atlassian_connect.descriptor import (
+from django_atlassian_connect.connect.descriptor import (
     build_descriptor,
     lifecycle_path,
     load_descriptor_template,

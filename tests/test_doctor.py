@@ -19,7 +19,8 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from django_atlassian_connect import diagnostics, oauth
+from django_atlassian_connect import diagnostics
+from django_atlassian_connect.connect import impersonation
 from django_atlassian_connect.crypto import fingerprint
 from django_atlassian_connect.exceptions import ConnectAPIError
 from django_atlassian_connect.models import AccessToken, LifecycleEvent, SharedSecret, Tenant
@@ -397,7 +398,7 @@ def test_outbound_url_outside_the_base_url(site):
 @pytest.mark.django_db
 def test_impersonation_assertion(installed_site):
     tenant = Tenant.objects.get(client_key=installed_site.client_key)
-    assertion = oauth.build_assertion(tenant, ACCOUNT, installed_site.secret)
+    assertion = impersonation.build_assertion(tenant, ACCOUNT, installed_site.secret)
     status, report = run_json("token", assertion, "--outbound")
     assert status == 0, report["findings"]
     assert report["facts"]["kind"] == "impersonation grant assertion"

@@ -93,7 +93,7 @@ def test_grant_errors_keep_what_the_server_said(installed_site):
     ],
 )
 def test_needed_scope(method, path, scopes, need):
-    from django_atlassian_connect.descriptor import needed_scope
+    from django_atlassian_connect.connect.descriptor import needed_scope
 
     assert tuple(needed_scope(method, path, scopes)) == need
 
@@ -101,7 +101,7 @@ def test_needed_scope(method, path, scopes, need):
 @pytest.mark.django_db
 def test_the_client_and_the_doctor_agree_that_write_includes_read(tenant, settings, rsps):
     """Formerly the client's 403 hint said "SCOPES lacks READ" for a GET with WRITE declared."""
-    from django_atlassian_connect.client import ConnectClient
+    from django_atlassian_connect.connect.client import ConnectClient
 
     settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "SCOPES": ["WRITE"]}
     rsps.get(f"{tenant.base_url}/rest/api/3/myself", status=403)

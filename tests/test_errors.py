@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from django_atlassian_connect import codes, exceptions, oauth
-from django_atlassian_connect.client import ConnectClient
+from django_atlassian_connect import codes, exceptions
 from django_atlassian_connect.codes import CODES, Code
+from django_atlassian_connect.connect import impersonation
+from django_atlassian_connect.connect.client import ConnectClient
 from django_atlassian_connect.exceptions import (
     ConnectAuthError,
     ConnectClientError,
@@ -115,7 +116,7 @@ def test_legacy_codes_table_keeps_status_and_hint_of_the_refusal_codes():
     for code, (status, hint) in exceptions.CODES.items():
         assert (status, hint) == (CODES[code].status, CODES[code].hint)
     assert exceptions.CODES["key_unavailable"][0] == 503
-    assert oauth.HINTS["unauthorized_client"] == CODES["unauthorized_client"].hint
+    assert impersonation.HINTS["unauthorized_client"] == CODES["unauthorized_client"].hint
 
 
 # -- the base error ----------------------------------------------------------------------------
@@ -303,7 +304,7 @@ def test_url_not_allowed_carries_method_url_and_tenant(tenant, rsps):
 def test_unknown_oauth_error_is_oauth_error_with_the_raw_string(tenant, rsps):
     rsps.post(TOKEN_URL, status=400, json={"error": "consent_required", "error_description": "ask"})
     with pytest.raises(ImpersonationError) as excinfo:
-        oauth.get_access_token(tenant, ACCOUNT, ["read"])
+        impersonation.get_access_token(tenant, ACCOUNT, ["read"])
     error = excinfo.value
     assert (error.code, error.oauth_error, error.oauth_error_description) == (
         "oauth_error",
@@ -320,7 +321,7 @@ def test_unknown_oauth_error_is_oauth_error_with_the_raw_string(tenant, rsps):
 def test_known_oauth_error_is_its_own_code(tenant, rsps):
     rsps.post(TOKEN_URL, status=401, json={"error": "invalid_client"})
     with pytest.raises(ImpersonationError) as excinfo:
-        oauth.get_access_token(tenant, ACCOUNT)
+        impersonation.get_access_token(tenant, ACCOUNT)
     assert (excinfo.value.code, excinfo.value.oauth_error) == ("invalid_client", "invalid_client")
 
 
@@ -328,7 +329,7 @@ def test_known_oauth_error_is_its_own_code(tenant, rsps):
 def test_network_failure_keeps_its_cause(tenant, rsps):
     rsps.post(TOKEN_URL, body=requests.ConnectionError("refused"))
     with pytest.raises(ImpersonationError) as excinfo:
-        oauth.get_access_token(tenant, ACCOUNT)
+        impersonation.get_access_token(tenant, ACCOUNT)
     error = excinfo.value
     assert error.code == "authorization_server_unavailable"
     assert isinstance(error.__cause__, requests.ConnectionError)
@@ -353,7 +354,8 @@ def test_missing_secret_is_a_client_error_with_the_tenant(tenant, rsps):
 
 
 def test_public_import_paths():
-    from django_atlassian_connect import authentication, client, http, signing
+    from django_atlassian_connect import authentication, http
+    from django_atlassian_connect.connect import client, signing
     from django_atlassian_connect.exceptions import (
         ConnectAPIError,
         ConnectAuthenticationFailed,

@@ -29,8 +29,8 @@ from django_atlassian_connect.forge import jwks
 from django_atlassian_connect.forge.context import ForgeContext
 from django_atlassian_connect.forge.events import ForgeLifecycleEvent
 from django_atlassian_connect.forge.installations import stored_system_token
+from django_atlassian_connect.forge.principal import ForgePrincipal
 from django_atlassian_connect.forge.views import ForgeLifecycleView, ForgeScheduledView
-from django_atlassian_connect.identity import ForgePrincipal
 from django_atlassian_connect.models import ForgeInstallation
 from django_atlassian_connect.permissions import IsForgeInvocation
 from django_atlassian_connect.testing.forge.delivery import lifecycle_body

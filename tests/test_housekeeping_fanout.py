@@ -21,7 +21,8 @@ import responses
 from django.core.cache import cache
 from django.utils import timezone
 
-from django_atlassian_connect import locks, maintenance, oauth, ratelimit, tasks
+from django_atlassian_connect import locks, maintenance, ratelimit, tasks
+from django_atlassian_connect.connect import impersonation
 from django_atlassian_connect.models import AccessToken, SharedSecret, Tenant
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +137,7 @@ def test_refresh_access_tokens_fans_out_too(tenants, eager_worker, monkeypatch):
         )
         return "new"
 
-    monkeypatch.setattr(oauth, "get_access_token", fake_grant)
+    monkeypatch.setattr(impersonation, "get_access_token", fake_grant)
     assert tasks.refresh_access_tokens.delay().get() == {"dispatched": 3, "chunks": 2}
     assert sorted(renewed) == sorted(t.pk for t in tenants[:3])
     # Nothing is due any more: a second beat dispatches nothing.

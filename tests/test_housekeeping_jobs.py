@@ -18,7 +18,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from django_atlassian_connect import locks, maintenance, oauth
+from django_atlassian_connect import locks, maintenance
+from django_atlassian_connect.connect import impersonation
 from django_atlassian_connect.housekeeping import claims
 from django_atlassian_connect.housekeeping.jobs import ChunkedJob
 from django_atlassian_connect.models import AccessToken, OAuthGrant, Tenant
@@ -131,7 +132,7 @@ def test_a_limit_and_the_tidy_step():
 def test_every_job_names_its_claims_the_same_way():
     names = [
         (maintenance.VERIFY_INSTALLATIONS, "verify_installation"),
-        (oauth.REFRESH_ACCESS_TOKENS, "refresh_access_token"),
+        (impersonation.REFRESH_ACCESS_TOKENS, "refresh_access_token"),
         (threelo_housekeeping.REFRESH_OAUTH_GRANTS, "refresh_oauth_grant"),
     ]
     for job, name in names:
@@ -160,10 +161,12 @@ def due_tokens(request):
 def test_an_access_token_claimed_elsewhere_is_skipped(due_tokens, monkeypatch):
     renewed = []
     monkeypatch.setattr(
-        oauth, "get_access_token", lambda tenant, *a, **k: renewed.append(tenant.pk) or "new"
+        impersonation,
+        "get_access_token",
+        lambda tenant, *a, **k: renewed.append(tenant.pk) or "new",
     )
     held = claims.claim(f"refresh_access_token:{due_tokens[0].pk}")
-    counts = oauth.refresh_access_token_batch([row.pk for row in due_tokens])
+    counts = impersonation.refresh_access_token_batch([row.pk for row in due_tokens])
     assert counts == {"refreshed": 2, "failed": 0, "skipped": 1}
     assert due_tokens[0].tenant_id not in renewed
     claims.release(f"refresh_access_token:{due_tokens[0].pk}", held)
@@ -183,8 +186,8 @@ def test_one_access_token_that_raises_never_stops_the_batch(due_tokens, monkeypa
         renewed.append(tenant.pk)
         return "new"
 
-    monkeypatch.setattr(oauth, "get_access_token", broken_for_the_second)
-    counts = oauth.refresh_access_tokens()
+    monkeypatch.setattr(impersonation, "get_access_token", broken_for_the_second)
+    counts = impersonation.refresh_access_tokens()
     assert counts == {"refreshed": 2, "failed": 1}
     assert sorted(renewed) == sorted(row.tenant_id for row in due_tokens if row != due_tokens[1])
     assert "failed; the batch goes on" in caplog.text

@@ -277,10 +277,11 @@ def test_the_package_has_no_import_cycle():
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
-def test_client_and_oauth_do_not_import_each_other():
+def test_client_and_impersonation_do_not_import_each_other():
     graph, _ = build_graph(ROOT, PACKAGE)
-    assert f"{PACKAGE}.client" not in graph[f"{PACKAGE}.oauth"]
-    assert f"{PACKAGE}.oauth" in graph[f"{PACKAGE}.client"]
+    client, impersonation = f"{PACKAGE}.connect.client", f"{PACKAGE}.connect.impersonation"
+    assert client not in graph[impersonation]
+    assert impersonation in graph[client]
 
 
 def test_dynamic_imports_are_only_the_documented_aliases():
@@ -330,25 +331,33 @@ LAYERS: list[set[str]] = [
     set("qsh tokens crypto conf fields signals redaction".split()),
     set("models migrations http housekeeping locks ratelimit ratelimit_headers".split())
     | set("token_cache gateway".split()),
-    # The doors. Connect has no folder yet: its modules are listed one by one (CONNECT).
-    set("forge threelo credentials".split()),
+    # The doors, and the public paths that are aliases of Connect's modules (ALIASES).
+    set("connect forge threelo credentials".split()),
     set("views decorators authentication permissions responses urls oauth_urls admin".split())
     | set("checks tasks celery maintenance middleware apps context_processors".split()),
     set("diagnostics management".split()),
     set("testing".split()),
 ]
-CONNECT = "inbound inbound_request verified_tokens identity signing keys descriptor".split()
-CONNECT += "tenant_cache client oauth lifecycle".split()
-LAYERS[3] |= set(CONNECT)
-#: Which door a top-level name belongs to (the Connect modules are one door).
-DOORS = {"forge": "forge", "threelo": "threelo", "credentials": "credentials"}
-DOORS.update(dict.fromkeys(CONNECT, "connect"))
+#: Public import paths that are Connect's modules under their old names (one module object).
+ALIASES = {
+    "client": "connect.client",
+    "inbound": "connect.inbound",
+    "oauth": "connect.impersonation",
+    "tenant_cache": "connect.tenant_cache",
+}
+LAYERS[3] |= set(ALIASES)
+#: Which door a top-level name belongs to (the aliases are Connect's).
+DOORS = {"connect": "connect", "forge": "forge", "threelo": "threelo", "credentials": "credentials"}
+DOORS.update(dict.fromkeys(ALIASES, "connect"))
 #: A door's own Django adapters (its views and URLconf) sit in the adapter layer.
 DOOR_ADAPTERS = {"views", "urls"}
 ADAPTER_LAYER = 4
 #: The one named door-to-door arrow: a signed Connect install links its Forge installation
 #: in the same transaction (Connect-on-Forge).
-ALLOWED_DOOR_ARROWS = {("lifecycle.store", "forge"), ("lifecycle.store", "forge.linking")}
+ALLOWED_DOOR_ARROWS = {
+    ("connect.lifecycle.store", "forge"),
+    ("connect.lifecycle.store", "forge.linking"),
+}
 
 
 def layer_of(module: str) -> int | None:
@@ -387,6 +396,77 @@ def layer_violations(graph: Mapping[str, Iterable[str]]) -> list[str]:
 def test_imports_point_down_the_layers_and_doors_stay_apart():
     graph, _ = build_graph(ROOT, PACKAGE)
     assert layer_violations(graph) == []
+
+
+def test_connect_imports_nothing_of_forge_but_the_named_arrow():
+    graph, _ = build_graph(ROOT, PACKAGE)
+    connect = f"{PACKAGE}.connect"
+    reaching = {
+        (module, target)
+        for module, imported in graph.items()
+        if module == connect or module.startswith(connect + ".")
+        for target in imported
+        if target.startswith(f"{PACKAGE}.forge")
+    }
+    assert reaching == {
+        (f"{PACKAGE}.connect.lifecycle.store", f"{PACKAGE}.forge"),
+        (f"{PACKAGE}.connect.lifecycle.store", f"{PACKAGE}.forge.linking"),
+    }
+
+
+def test_the_connect_package_init_imports_nothing():
+    graph, _ = build_graph(ROOT, PACKAGE)
+    assert graph[f"{PACKAGE}.connect"] == set()
+
+
+@pytest.mark.parametrize("alias", sorted(ALIASES))
+def test_an_alias_module_imports_its_target_statically(alias):
+    graph, dynamic = build_graph(ROOT, PACKAGE)
+    target = f"{PACKAGE}.{ALIASES[alias]}"
+    assert target in graph[f"{PACKAGE}.{alias}"]
+    assert dynamic[f"{PACKAGE}.{alias}"] == set()
+
+
+@pytest.mark.parametrize("alias", sorted(ALIASES))
+def test_an_old_public_path_is_the_moved_module_itself(alias):
+    import importlib
+
+    old = importlib.import_module(f"{PACKAGE}.{alias}")
+    new = importlib.import_module(f"{PACKAGE}.{ALIASES[alias]}")
+    assert old is new
+    assert sys.modules[f"{PACKAGE}.{alias}"] is new
+
+
+def test_the_old_paths_are_the_same_objects_when_imported_by_name():
+    import django_atlassian_connect.client as a
+    import django_atlassian_connect.connect.client as b
+    import django_atlassian_connect.connect.impersonation as d
+    import django_atlassian_connect.connect.inbound as f
+    import django_atlassian_connect.connect.tenant_cache as h
+    import django_atlassian_connect.inbound as e
+    import django_atlassian_connect.oauth as c
+    import django_atlassian_connect.tenant_cache as g
+
+    assert a is b
+    assert c is d
+    assert e is f
+    assert g is h
+
+
+def test_patching_through_an_old_path_patches_the_one_implementation():
+    from unittest import mock
+
+    from django_atlassian_connect import tenant_cache as old
+    from django_atlassian_connect.connect import tenant_cache as new
+
+    with mock.patch("django_atlassian_connect.tenant_cache.refresh") as refresh:
+        assert new.refresh is refresh
+        assert old.refresh is refresh
+    assert new.refresh is not refresh
+    with mock.patch("django_atlassian_connect.oauth.get_access_token") as get:
+        from django_atlassian_connect.connect import impersonation
+
+        assert impersonation.get_access_token is get
 
 
 def test_an_upward_or_cross_door_import_is_caught(tmp_path):
@@ -521,6 +601,7 @@ PUBLIC_NAMES = [
     ("django_atlassian_connect.testing.host", "ConnectHost"),
     ("django_atlassian_connect.testing.pytest_plugin", "connect_host"),
     ("django_atlassian_connect.diagnostics", "analyse_token"),
+    ("django_atlassian_connect.testing", "reset_caches"),
 ]
 
 

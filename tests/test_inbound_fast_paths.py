@@ -20,9 +20,9 @@ from django.utils.encoding import escape_uri_path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from django_atlassian_connect import inbound_request as inbound
 from django_atlassian_connect import qsh
 from django_atlassian_connect.conf import connect_settings
+from django_atlassian_connect.connect import inbound_request as inbound
 
 QUERY_ALPHABET = st.sampled_from([*"aZ09-._~=&+%2Fe3A;#?*/ jwtJ", "é", "\u4e2d", "%6A", "%FF"])
 QUERIES = st.lists(QUERY_ALPHABET, max_size=30).map("".join)

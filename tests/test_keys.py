@@ -1,4 +1,4 @@
-"""keys.py (install keys by kid) and the testing key server."""
+"""connect/install_keys.py (install keys by kid) and the testing key server."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.core.cache import caches
 
-from django_atlassian_connect import keys
+from django_atlassian_connect.connect import install_keys
 from django_atlassian_connect.exceptions import ConnectAuthError
 from django_atlassian_connect.testing import InstallKeyPair, InstallKeyServer
 
@@ -27,7 +27,7 @@ def configure(settings, **values):
 
 def fetch_error(kid: str, base_url: str = SITE) -> ConnectAuthError:
     with pytest.raises(ConnectAuthError) as excinfo:
-        keys.fetch_install_key(kid, base_url)
+        install_keys.fetch_install_key(kid, base_url)
     return excinfo.value
 
 
@@ -62,7 +62,7 @@ def served(key_server):
     ],
 )
 def test_validate_kid_accepts_key_ids(kid):
-    assert keys.validate_kid(kid) == kid
+    assert install_keys.validate_kid(kid) == kid
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_validate_kid_accepts_key_ids(kid):
 )
 def test_validate_kid_rejects(kid):
     with pytest.raises(ConnectAuthError) as excinfo:
-        keys.validate_kid(kid)
+        install_keys.validate_kid(kid)
     error = excinfo.value
     assert error.code == "key_invalid"
     assert error.status_code == 401
@@ -119,7 +119,7 @@ def test_validate_kid_rejects(kid):
     ],
 )
 def test_is_staging_host(base_url, staging):
-    assert keys.is_staging_host(base_url) is staging
+    assert install_keys.is_staging_host(base_url) is staging
 
 
 def test_key_url_production_and_staging(settings):
@@ -128,15 +128,15 @@ def test_key_url_production_and_staging(settings):
         INSTALL_KEYS_URL="https://keys.example.com/",
         INSTALL_KEYS_STAGING_URL="https://staging-keys.example.com",
     )
-    assert keys.key_url("abc", SITE) == "https://keys.example.com/abc"
-    assert keys.key_url("abc", STAGING_SITE) == "https://staging-keys.example.com/abc"
+    assert install_keys.key_url("abc", SITE) == "https://keys.example.com/abc"
+    assert install_keys.key_url("abc", STAGING_SITE) == "https://staging-keys.example.com/abc"
     configure(settings, STAGING_PRODUCT_HOSTS=["*.atlassian.net"])
-    assert keys.key_url("abc", SITE) == "https://staging-keys.example.com/abc"
+    assert install_keys.key_url("abc", SITE) == "https://staging-keys.example.com/abc"
 
 
 def test_key_url_validates_the_kid():
     with pytest.raises(ConnectAuthError) as excinfo:
-        keys.key_url("../../etc/passwd", SITE)
+        install_keys.key_url("../../etc/passwd", SITE)
     assert excinfo.value.code == "key_invalid"
 
 
@@ -156,30 +156,30 @@ def test_default_endpoints():
 def test_fetch_install_key_fetches_and_caches(key_server, install_key):
     cache_key = f"atlassian_connect:install_key:{key_server.url}/{install_key.kid}"
     start = len(key_server.requests)
-    pem = keys.fetch_install_key(install_key.kid, SITE)
+    pem = install_keys.fetch_install_key(install_key.kid, SITE)
     assert pem == install_key.public_pem
     assert key_server.requests[start:] == [install_key.kid]
     assert caches["default"].get(cache_key) == pem
     # Second call: no request.
-    assert keys.fetch_install_key(install_key.kid, SITE) == pem
+    assert install_keys.fetch_install_key(install_key.kid, SITE) == pem
     assert len(key_server.requests) == start + 1
     # Django cache emptied: process memory still has it.
     caches["default"].clear()
-    assert keys.fetch_install_key(install_key.kid, SITE) == pem
+    assert install_keys.fetch_install_key(install_key.kid, SITE) == pem
     assert len(key_server.requests) == start + 1
     # Both forgotten: fetched again, and cached again.
-    keys.clear_memory_cache()
-    assert keys.fetch_install_key(install_key.kid, SITE) == pem
+    install_keys.clear_memory_cache()
+    assert install_keys.fetch_install_key(install_key.kid, SITE) == pem
     assert len(key_server.requests) == start + 2
     assert caches["default"].get(cache_key) == pem
     # Memory forgotten: the Django cache (shared by processes) answers.
-    keys.clear_memory_cache()
-    assert keys.fetch_install_key(install_key.kid, SITE) == pem
+    install_keys.clear_memory_cache()
+    assert install_keys.fetch_install_key(install_key.kid, SITE) == pem
     assert len(key_server.requests) == start + 2
 
 
 def test_fetched_key_is_a_usable_rsa_key(install_key):
-    pem = keys.fetch_install_key(install_key.kid, SITE)
+    pem = install_keys.fetch_install_key(install_key.kid, SITE)
     assert isinstance(load_pem_public_key(pem.encode()), rsa.RSAPublicKey)
 
 
@@ -213,7 +213,7 @@ def test_failures_are_not_cached(key_server, install_key):
     assert fetch_error(install_key.kid).code == "key_unavailable"
     key_server.fail_with = None
     start = len(key_server.requests)
-    assert keys.fetch_install_key(install_key.kid, SITE) == install_key.public_pem
+    assert install_keys.fetch_install_key(install_key.kid, SITE) == install_key.public_pem
     assert len(key_server.requests) == start + 1
 
 
@@ -253,7 +253,7 @@ def test_unreachable_key_server_is_key_unavailable(settings, install_key):
 def test_staging_host_uses_the_staging_url(settings, key_server, install_key):
     configure(settings, INSTALL_KEYS_URL=UNREACHABLE, INSTALL_KEYS_STAGING_URL=key_server.url)
     start = len(key_server.requests)
-    assert keys.fetch_install_key(install_key.kid, STAGING_SITE) == install_key.public_pem
+    assert install_keys.fetch_install_key(install_key.kid, STAGING_SITE) == install_key.public_pem
     assert key_server.requests[start:] == [install_key.kid]
     # A production site still goes to INSTALL_KEYS_URL (unreachable here).
     assert fetch_error(install_key.kid, SITE).code == "key_unavailable"
@@ -261,7 +261,7 @@ def test_staging_host_uses_the_staging_url(settings, key_server, install_key):
 
 def test_production_host_does_not_use_the_staging_url(settings, key_server, install_key):
     configure(settings, INSTALL_KEYS_STAGING_URL=UNREACHABLE)
-    assert keys.fetch_install_key(install_key.kid, SITE) == install_key.public_pem
+    assert install_keys.fetch_install_key(install_key.kid, SITE) == install_key.public_pem
     assert fetch_error(install_key.kid, STAGING_SITE).code == "key_unavailable"
 
 
@@ -271,8 +271,8 @@ def test_key_cache_alias_setting(settings, install_key):
         "keys": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "keys"},
     }
     configure(settings, KEY_CACHE_ALIAS="keys")
-    pem = keys.fetch_install_key(install_key.kid, SITE)
-    url = keys.key_url(install_key.kid, SITE)
+    pem = install_keys.fetch_install_key(install_key.kid, SITE)
+    url = install_keys.key_url(install_key.kid, SITE)
     assert caches["keys"].get(f"atlassian_connect:install_key:{url}") == pem
     caches["keys"].clear()
 
@@ -288,8 +288,8 @@ def test_a_cache_outage_does_not_refuse_an_install(settings, key_server, install
     }
     configure(settings, KEY_CACHE_ALIAS="down")
     start = len(key_server.requests)
-    assert keys.fetch_install_key(install_key.kid, SITE) == install_key.public_pem
-    assert keys.fetch_install_key(install_key.kid, SITE) == install_key.public_pem
+    assert install_keys.fetch_install_key(install_key.kid, SITE) == install_key.public_pem
+    assert install_keys.fetch_install_key(install_key.kid, SITE) == install_key.public_pem
     assert key_server.requests[start:] == [install_key.kid]
     assert "install key cache read failed (ConnectionError); going without it" in caplog.text
     assert "install key cache write failed (ConnectionError)" in caplog.text
@@ -301,7 +301,7 @@ def test_a_cache_outage_does_not_refuse_an_install(settings, key_server, install
 def test_install_key_pair():
     pair = InstallKeyPair()
     assert str(uuid.UUID(pair.kid)) == pair.kid
-    keys.validate_kid(pair.kid)
+    install_keys.validate_kid(pair.kid)
     public = load_pem_public_key(pair.public_pem.encode())
     assert isinstance(public, rsa.RSAPublicKey) and public.key_size == 2048
     private = serialization.load_pem_private_key(pair.private_pem, password=None)

@@ -12,7 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.test import AsyncClient
 from django.urls import include, path
 
-from django_atlassian_connect import tenant_cache
+from django_atlassian_connect.connect import tenant_cache
 from tests.conftest import assert_accepted
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from django_atlassian_connect import diagnostics
-from django_atlassian_connect.client import ConnectClient
+from django_atlassian_connect.connect.client import ConnectClient
 from django_atlassian_connect.exceptions import ConnectClientError, ConnectNetworkError
 from django_atlassian_connect.http import TimeoutSession, new_session
 

@@ -30,7 +30,7 @@ def test_connect_tenant_is_a_signed_install(connect_tenant, connect_host):
 
 @pytest.mark.django_db
 def test_the_app_calls_the_simulated_site(connect_tenant, connect_host):
-    from django_atlassian_connect.client import ConnectClient
+    from django_atlassian_connect.connect.client import ConnectClient
 
     assert (
         ConnectClient(connect_tenant).as_app().get("/rest/api/3/myself").json()["accountType"]

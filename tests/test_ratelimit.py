@@ -30,7 +30,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from django_atlassian_connect import ratelimit
-from django_atlassian_connect.client import ConnectClient
+from django_atlassian_connect.connect.client import ConnectClient
 from django_atlassian_connect.exceptions import (
     ConnectAPIError,
     ConnectClientError,
@@ -677,7 +677,7 @@ def other_process(host, settings, script: str) -> dict:
 
 CALL_FROM_ANOTHER_PROCESS = """
     import json, time
-    from django_atlassian_connect.client import ConnectClient
+    from django_atlassian_connect.connect.client import ConnectClient
     from django_atlassian_connect.exceptions import ConnectClientError
     from django_atlassian_connect.models import get_tenant_model
 

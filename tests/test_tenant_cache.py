@@ -7,9 +7,9 @@ import responses
 from django.core.cache import cache
 from rest_framework.request import Request
 
-from django_atlassian_connect import tenant_cache
 from django_atlassian_connect.authentication import ConnectJWTAuthentication
-from django_atlassian_connect.client import ConnectClient
+from django_atlassian_connect.connect import tenant_cache
+from django_atlassian_connect.connect.client import ConnectClient
 from django_atlassian_connect.models import SharedSecret, Tenant
 from tests.conftest import assert_accepted
 

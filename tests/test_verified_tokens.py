@@ -7,8 +7,8 @@ import time
 import pytest
 from rest_framework.request import Request
 
-from django_atlassian_connect import inbound, verified_tokens
 from django_atlassian_connect.authentication import ConnectContextJWTAuthentication
+from django_atlassian_connect.connect import inbound, verified_tokens
 from django_atlassian_connect.exceptions import ConnectAuthError
 from tests.conftest import assert_accepted
 

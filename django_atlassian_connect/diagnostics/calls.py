@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from ..client import ConnectClient
+from ..connect.client import ConnectClient
 from ..exceptions import ConnectAuthError, ConnectClientError
 from ..http import ConnectAPIError
 from ..tokens import parse_token

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import connect_settings
-from ..descriptor import build_descriptor
+from ..connect.descriptor import build_descriptor
 from .facts import impersonation_evidence
 from .report import ERROR, OK, WARNING, Report
 from .routing import (

@@ -7,7 +7,7 @@ authorization server, signed with the tenant's current secret.
 
 from __future__ import annotations
 
-from .. import oauth
+from ..connect import impersonation
 from ..exceptions import ConnectAuthError
 from ..models import AbstractTenant
 from ..tokens import ParsedToken, check_audience, require_claims
@@ -78,7 +78,7 @@ def _check_tenant_claims(report: Report, parsed: ParsedToken, tenant: AbstractTe
             hint="tnt is the tenant's baseUrl, exactly as in the 'installed' payload.",
             cause="tnt_not_base_url",
         )
-    wanted = oauth.authorization_server_url(tenant)
+    wanted = impersonation.authorization_server_url(tenant)
     try:
         check_audience(parsed, [wanted])
     except ConnectAuthError:

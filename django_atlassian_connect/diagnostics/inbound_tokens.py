@@ -9,8 +9,8 @@ error is the code the view answers with; each raised code is then explained.
 from __future__ import annotations
 
 from ..conf import connect_settings
+from ..connect.inbound import RequestQsh, check_tenant_state, unverified_issuer
 from ..exceptions import ConnectAuthError
-from ..inbound import RequestQsh, check_tenant_state, unverified_issuer
 from ..models import AbstractTenant, LifecycleEvent
 from ..tokens import ParsedToken, check_qsh
 from .facts import describe_event, similar_tenants, tenant_facts, tenant_row

@@ -7,11 +7,11 @@ against our base URLs, and the request's qsh.
 
 from __future__ import annotations
 
-from .. import keys
 from ..conf import connect_settings
+from ..connect import install_keys
+from ..connect.inbound import RequestQsh
+from ..connect.lifecycle import app_base_urls
 from ..exceptions import ConnectAuthError
-from ..inbound import RequestQsh
-from ..lifecycle import app_base_urls
 from ..tokens import ParsedToken, check_audience, check_qsh, verify_rs256
 from .facts import tenant_facts, tenant_row
 from .qsh_mistakes import report_qsh_mismatch
@@ -35,8 +35,8 @@ def analyse_install_token(
     if tenant is not None:
         report.facts["tenant"] = tenant_facts(tenant)
     try:
-        kid = keys.validate_kid(parsed.header.get("kid"))
-        verify_rs256(parsed, keys.fetch_install_key(kid, tenant.base_url if tenant else ""))
+        kid = install_keys.validate_kid(parsed.header.get("kid"))
+        verify_rs256(parsed, install_keys.fetch_install_key(kid, tenant.base_url if tenant else ""))
     except ConnectAuthError as error:
         report.add_error(error)
     else:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ..conf import connect_settings
-from ..descriptor import needed_scope
+from ..connect.descriptor import needed_scope
 from ..exceptions import ConnectClientError, ConnectNetworkError, ImpersonationError
 from ..http import ConnectAPIError
 from ..models import AbstractTenant

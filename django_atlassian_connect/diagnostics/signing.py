@@ -12,8 +12,8 @@ import math
 from typing import Any
 
 from ..conf import connect_settings
+from ..connect.inbound import secret_candidates
 from ..exceptions import ConnectAuthError, SecretDecryptionError
-from ..inbound import secret_candidates
 from ..models import AbstractTenant, get_tenant_model
 from ..tokens import ParsedToken, SecretCandidate, check_times, verify_hs256_with_secrets
 from .facts import current_since, describe_event, purged_count, refused_installs_since

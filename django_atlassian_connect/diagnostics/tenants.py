@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from .. import oauth
-from ..client import ConnectClient
 from ..conf import connect_settings
+from ..connect import impersonation
+from ..connect.client import ConnectClient
+from ..connect.inbound import check_tenant_state
+from ..connect.signing import current_secret
 from ..exceptions import ConnectAuthError, ConnectClientError
-from ..inbound import check_tenant_state
 from ..maintenance import verify_endpoint
 from ..models import AbstractTenant, AccessToken, LifecycleEvent, SharedSecret
-from ..signing import current_secret
 from .facts import (
     app_key_mismatch,
     describe_event,
@@ -211,7 +211,7 @@ def live_check(report: Report, tenant: AbstractTenant, account_id: str | None, n
         return
     try:
         secret = current_secret(tenant)
-        _, expires_in = oauth.request_grant(tenant, account_id, "", secret.value)
+        _, expires_in = impersonation.request_grant(tenant, account_id, "", secret.value)
     except ConnectClientError as exc:  # ImpersonationError is one
         finding = explain_outbound_error(exc, tenant, mode="user", now=now)
         finding.details.setdefault("check", f"impersonation grant for {account_id}")

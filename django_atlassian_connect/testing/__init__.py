@@ -8,6 +8,7 @@ Use them in your own tests to exercise Connect views with real tokens::
 They never talk to Atlassian: every server listens on 127.0.0.1.
 """
 
+from .caches import reset_caches
 from .host import ConnectHost, HostError, QuotaPolicy
 from .keyserver import InstallKeyPair, InstallKeyServer
 from .mint import context_token, install_token, request_token
@@ -21,4 +22,5 @@ __all__ = [
     "context_token",
     "install_token",
     "request_token",
+    "reset_caches",
 ]

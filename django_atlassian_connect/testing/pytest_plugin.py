@@ -158,8 +158,8 @@ def connect_host(settings: Any) -> Iterator[Any]:
     """A simulated Jira site on 127.0.0.1, wired into ATLASSIAN_CONNECT and AP_JS_URL."""
     from django.test import Client
 
-    from django_atlassian_connect import keys
     from django_atlassian_connect.conf import DEFAULTS, connect_settings
+    from django_atlassian_connect.connect import install_keys
     from django_atlassian_connect.testing.host import ConnectHost
 
     with ConnectHost() as host:
@@ -174,7 +174,7 @@ def connect_host(settings: Any) -> Iterator[Any]:
         settings.AP_JS_URL = host.all_js_url  # pages load the site's AP bridge
         host.transport = _django_transport(Client(), connect_settings.BASE_URL)
         yield host
-        keys.clear_memory_cache()
+        install_keys.clear_memory_cache()
 
 
 @pytest.fixture

@@ -27,10 +27,10 @@ import jwt
 import pytest
 from django.core.cache import cache
 
-from django_atlassian_connect import oauth, tenant_cache
-from django_atlassian_connect.client import ConnectClient
 from django_atlassian_connect.conf import connect_settings
-from django_atlassian_connect.descriptor import build_descriptor
+from django_atlassian_connect.connect import impersonation, tenant_cache
+from django_atlassian_connect.connect.client import ConnectClient
+from django_atlassian_connect.connect.descriptor import build_descriptor
 from django_atlassian_connect.testing.host.state import SecretRecord
 from tests.conftest import run_doctor_streams
 from tests.security.vault import MYSELF, Vault
@@ -149,7 +149,7 @@ def token_cases(scene: Scene) -> list[Case]:
             "impersonation assertion",
             (
                 "token",
-                oauth.build_assertion(scene.vault.tenant, scene.account, current),
+                impersonation.build_assertion(scene.vault.tenant, scene.account, current),
                 "--outbound",
             ),
             0,

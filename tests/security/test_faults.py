@@ -366,7 +366,7 @@ def token_endpoint(settings) -> Iterator[TokenEndpoint]:
     "script,code,requests_made", [pytest.param(s, c, n, id=i) for i, s, c, n in TOKEN_FAULTS]
 )
 def test_token_endpoint_faults(installed_site, token_endpoint, script, code, requests_made):
-    from django_atlassian_connect import oauth
+    from django_atlassian_connect.connect import impersonation
     from django_atlassian_connect.exceptions import ImpersonationError
     from django_atlassian_connect.models import AccessToken, Tenant
 
@@ -375,11 +375,11 @@ def test_token_endpoint_faults(installed_site, token_endpoint, script, code, req
     # 5xx answers carry an HTML body, as a gateway's would.
     started = time.monotonic()
     if code is None:
-        token = oauth.get_access_token(tenant, USER, ["READ"])
+        token = impersonation.get_access_token(tenant, USER, ["READ"])
         assert token == token_endpoint.issued[-1]
     else:
         with pytest.raises(ImpersonationError) as excinfo:
-            oauth.get_access_token(tenant, USER, ["READ"])
+            impersonation.get_access_token(tenant, USER, ["READ"])
         error = excinfo.value
         assert error.code == code
         assert error.hint and str(error)  # says what happened and what to do
@@ -390,7 +390,7 @@ def test_token_endpoint_faults(installed_site, token_endpoint, script, code, req
     assert elapsed < 8
     # The endpoint recovers: the next call gets a token.
     token_endpoint.script = []
-    assert oauth.get_access_token(tenant, USER, ["READ"]) == token_endpoint.issued[-1]
+    assert impersonation.get_access_token(tenant, USER, ["READ"]) == token_endpoint.issued[-1]
     FIGURES.setdefault("token_endpoint", {})[" ".join(map(str, script))] = {
         "outcome": code or "token",
         "requests": requests_made,

@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from django_atlassian_connect import keys
+from django_atlassian_connect.connect import install_keys
+from django_atlassian_connect.connect.lifecycle import PAYLOAD_FIELDS, parse_payload
 from django_atlassian_connect.exceptions import CODES, ConnectAuthError
-from django_atlassian_connect.lifecycle import PAYLOAD_FIELDS, parse_payload
 from django_atlassian_connect.qsh import (
     CONTEXT_QSH,
     canonical_request,
@@ -182,7 +182,7 @@ def test_token_parser_and_checks_raise_only_documented_errors(token, install_key
         lambda: check_qsh(parsed, context=True),
         lambda: verify_hs256_with_secrets(parsed, candidates, now=time.time()),
         lambda: verify_rs256(parsed, install_key.public_pem),
-        lambda: keys.validate_kid(parsed.header.get("kid")),
+        lambda: install_keys.validate_kid(parsed.header.get("kid")),
     ]
     for check in checks:
         try:
@@ -196,7 +196,7 @@ def test_token_parser_and_checks_raise_only_documented_errors(token, install_key
 def test_kid_validation_never_lets_a_path_or_url_through(kid):
     EXAMPLES_RUN["kid validation"] = EXAMPLES_RUN.get("kid validation", 0) + 1
     try:
-        valid = keys.validate_kid(kid)
+        valid = install_keys.validate_kid(kid)
     except ConnectAuthError as error:
         assert error.code == "key_invalid"
         return
@@ -206,7 +206,7 @@ def test_kid_validation_never_lets_a_path_or_url_through(kid):
     from django_atlassian_connect.conf import connect_settings
 
     root = connect_settings.INSTALL_KEYS_URL.rstrip("/")
-    url = keys.key_url(valid, "https://acme.atlassian.net")
+    url = install_keys.key_url(valid, "https://acme.atlassian.net")
     assert url == f"{root}/{valid}"
     assert urlsplit(url).netloc == urlsplit(root).netloc
 

@@ -39,8 +39,8 @@ APP_KEY = "com.example.django-connect-demo"
 USER = "5b10ac8d82e05b22cc7d4ef5"
 
 REPR_CODE = """
-from django_atlassian_connect.client import ConnectClient, current_secret
-from django_atlassian_connect.inbound import secret_candidates
+from django_atlassian_connect.connect.client import ConnectClient, current_secret
+from django_atlassian_connect.connect.inbound import secret_candidates
 from django_atlassian_connect.models import AccessToken, LifecycleEvent, SharedSecret, get_tenant_model
 for model in (get_tenant_model(), SharedSecret, AccessToken, LifecycleEvent):
     for row in model._default_manager.all():

@@ -30,7 +30,7 @@ from django.db.models.functions import Cast
 from django.test import Client, RequestFactory
 
 from django_atlassian_connect import crypto
-from django_atlassian_connect.client import ConnectClient
+from django_atlassian_connect.connect.client import ConnectClient
 from django_atlassian_connect.forge import verify_invocation
 from django_atlassian_connect.forge.client import ForgeClient
 from django_atlassian_connect.forge.installations import record_invocation

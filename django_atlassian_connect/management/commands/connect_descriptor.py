@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_atlassian_connect.checks import include_hint, root_urlconf_name, unrouted_connect_urls
-from django_atlassian_connect.descriptor import build_descriptor
+from django_atlassian_connect.connect.descriptor import build_descriptor
 
 
 class Command(BaseCommand):

@@ -15,9 +15,9 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 
-from .. import signals
-from ..exceptions import ConnectAuthError
-from ..models import AbstractTenant
+from ... import signals
+from ...exceptions import ConnectAuthError
+from ...models import AbstractTenant
 from .payload import (
     EVENT_TYPES,
     check_app_key,

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import FieldDoesNotExist
 
-from ..conf import connect_settings
-from ..exceptions import ConnectAuthError
-from ..models import get_tenant_model
-from ..tokens import has_unstorable_text
+from ...conf import connect_settings
+from ...exceptions import ConnectAuthError
+from ...models import get_tenant_model
+from ...tokens import has_unstorable_text
 
 EVENT_TYPES = ("installed", "uninstalled", "enabled", "disabled")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..exceptions import ConnectClientError
+from ..models import AbstractTenant
 from . import tenant_cache
-from .exceptions import ConnectClientError
-from .models import AbstractTenant
 
 __all__ = ["SigningSecret", "current_secret"]
 

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.encoding import escape_uri_path
 
-from . import qsh as qsh_module
-from .conf import connect_settings
-from .exceptions import ConnectAuthError
+from .. import qsh as qsh_module
+from ..conf import connect_settings
+from ..exceptions import ConnectAuthError
 
 __all__ = ["FORM_CONTENT_TYPES", "RequestQsh", "form_params", "get_raw_token", "query_params"]
 

@@ -16,12 +16,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from .. import keys
-from ..conf import connect_settings
-from ..exceptions import ConnectAuthError
-from ..inbound import check_tenant_state, load_tenant, unverified_issuer, verify_tenant_token
-from ..models import AbstractTenant, LifecycleEvent, SeenLifecycleToken
-from ..tokens import (
+from ...conf import connect_settings
+from ...exceptions import ConnectAuthError
+from ...models import AbstractTenant, LifecycleEvent, SeenLifecycleToken
+from ...tokens import (
     ParsedToken,
     check_audience,
     check_qsh,
@@ -30,6 +28,8 @@ from ..tokens import (
     require_algorithm,
     verify_rs256,
 )
+from .. import install_keys
+from ..inbound import check_tenant_state, load_tenant, unverified_issuer, verify_tenant_token
 from .payload import app_base_urls, str_or_none
 
 
@@ -51,8 +51,8 @@ def verify_signed_install(
         )
     parsed = parse_token(token, max_length=connect_settings.MAX_TOKEN_LENGTH)
     require_algorithm(parsed, "RS256")
-    kid = keys.validate_kid(parsed.header.get("kid"))
-    public_key = keys.fetch_install_key(kid, payload["baseUrl"])
+    kid = install_keys.validate_kid(parsed.header.get("kid"))
+    public_key = install_keys.fetch_install_key(kid, payload["baseUrl"])
     verify_rs256(parsed, public_key)
     check_times(parsed, now=now, leeway=connect_settings.LEEWAY)
     check_audience(parsed, app_base_urls())

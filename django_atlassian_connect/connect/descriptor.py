@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
-from .conf import connect_settings
+from ..conf import connect_settings
 
 LIFECYCLE_EVENTS = ("installed", "uninstalled", "enabled", "disabled")
 

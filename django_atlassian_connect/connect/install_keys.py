@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.core.cache import caches
 
-from . import __version__
-from .conf import connect_settings
-from .exceptions import ConnectAuthError
+from .. import __version__
+from ..conf import connect_settings
+from ..exceptions import ConnectAuthError
 
 logger = logging.getLogger("django_atlassian_connect")
 

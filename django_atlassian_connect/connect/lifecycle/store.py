@@ -11,16 +11,16 @@ from typing import Any
 
 from django.db import transaction
 
-from ..exceptions import ConnectAuthError
-from ..forge.linking import link_connect_install
-from ..models import (
+from ...exceptions import ConnectAuthError
+from ...forge.linking import link_connect_install
+from ...models import (
     AbstractTenant,
     ForgeInstallation,
     LifecycleEvent,
     SharedSecret,
     get_tenant_model,
 )
-from ..models.locking import lock_or_create
+from ...models.locking import lock_or_create
 from .payload import RECORDED_FIELDS
 
 logger = logging.getLogger("django_atlassian_connect")

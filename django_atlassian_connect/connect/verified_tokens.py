@@ -25,9 +25,9 @@ from typing import Any, NamedTuple
 
 from django.core.signals import setting_changed
 
-from .conf import connect_settings
+from ..conf import connect_settings
+from ..tokens import ParsedToken, VerifiedSecret
 from .tenant_cache import TenantSnapshot
-from .tokens import ParsedToken, VerifiedSecret
 
 __all__ = ["VerifiedToken", "clear", "forget", "lookup", "remember"]
 
