@@ -26,12 +26,11 @@ from django.core.cache import caches
 
 from ..conf import connect_settings
 from .context import ForgeContext
+from .invocation import MAX_LEEWAY
 
 logger = logging.getLogger("django_atlassian_connect")
 
 _PREFIX = "atlassian_connect:forge_jti_state:"
-#: The longest leeway a FIT is verified with (FORGE_LEEWAY is capped at 30 s).
-_MAX_LEEWAY = 30
 
 
 def _key(context: ForgeContext) -> str:
@@ -40,7 +39,8 @@ def _key(context: ForgeContext) -> str:
 
 def claim_first_use(context: ForgeContext, *, now: float) -> bool:
     """``True`` the first time this FIT's ``jti`` is seen by any process, else ``False``."""
-    timeout = max(1, int(context.expires_at - now) + _MAX_LEEWAY + 1)
+    # Until the FIT can no longer verify, with FORGE_LEEWAY at its cap.
+    timeout = max(1, int(context.expires_at - now) + MAX_LEEWAY + 1)
     try:
         return bool(caches[connect_settings.FORGE_JWKS_CACHE_ALIAS].add(_key(context), 1, timeout))
     except Exception as exc:  # a cache outage must not stop Forge's deliveries
