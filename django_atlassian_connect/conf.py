@@ -113,6 +113,36 @@ DEFAULTS: dict[str, Any] = {
     "FORGE_IC_LABELS": [],
     # Seconds of life a stored app system token must have left to be used.
     "FORGE_TOKEN_MARGIN": 60,
+    # The Forge manifest (manage.py forge_manifest): the product whose Connect modules
+    # the descriptor holds ("jira" or "confluence"; None: --product must say), the
+    # Node runtime name, the remotes entry key, and what the remote's storage declares.
+    "FORGE_PRODUCT": None,
+    "FORGE_RUNTIME": "nodejs22.x",
+    "FORGE_REMOTE_KEY": "connect",
+    "FORGE_STORAGE_IN_SCOPE_EUD": True,
+    # Region -> baseUrl of this backend for data residency (empty: BASE_URL everywhere).
+    "FORGE_REGIONS": {},
+    # The app asks Forge for user tokens (x-forge-oauth-user; read:app-user-token) and,
+    # with FORGE_OFFLINE_IMPERSONATION, for users not in the request (as_user() offline;
+    # the manifest then writes scopes in map form with allowImpersonation: true).
+    "FORGE_USER_TOKENS": False,
+    "FORGE_OFFLINE_IMPERSONATION": False,
+    # The contextIds form as_user() sends first: "site" (ari:cloud:<product>::site/<cloudId>)
+    # or "workspace" (ari:cloud:<product>:<cloudId>:workspace/<cloudId>).
+    "FORGE_CONTEXT_ARI_FORM": "site",
+    # What an absent licence on a FIT means, per environmentType ("licensed"/"unlicensed").
+    "FORGE_ABSENT_LICENSE": {
+        "PRODUCTION": "unlicensed",
+        "STAGING": "licensed",
+        "DEVELOPMENT": "licensed",
+    },
+    # Apply context.userAccess.hasAccess (user-based billing) in IsForgeLicensed.
+    "FORGE_USER_BASED_BILLING": False,
+    # Hours without any invocation after which an installation is reported silent.
+    "FORGE_SILENT_AFTER_HOURS": 48,
+    # Atlassian Government Cloud: install keys by the install baseUrl's host.
+    # Patterns (fnmatch) -> the install keys URL for that cloud.
+    "INSTALL_KEYS_URLS_BY_HOST": {},
     # Calling Atlassian Cloud without Connect (OAuth 2.0 3LO, API tokens, service accounts):
     # Atlassian's authorization server (authorize, /oauth/token) and its API gateway
     # ({API_URL}/ex/{product}/{cloudId}); tests point these at 127.0.0.1.

@@ -77,6 +77,16 @@ class ForgeInstallation(models.Model):
         blank=True,
         help_text=_("When a newer installation id of the same tenant was linked."),
     )
+    uninstalled_at = models.DateTimeField(
+        _("uninstalled"),
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text=_(
+            "When Forge's preUninstall or the linked Connect tenant's uninstall said it "
+            "went away: no housekeeping and no ForgeClient call for it after that."
+        ),
+    )
     system_token = EncryptedTextField(_("app system token (encrypted)"), null=True, editable=False)
     system_token_expires_at = models.DateTimeField(
         _("system token expires"), null=True, blank=True, db_index=True
@@ -113,3 +123,8 @@ class ForgeInstallation(models.Model):
     def is_current(self) -> bool:
         """``False`` once a newer installation id of the same tenant was linked."""
         return self.superseded_at is None
+
+    @property
+    def is_active(self) -> bool:
+        """Current and not uninstalled: the installation outbound calls may use."""
+        return self.superseded_at is None and self.uninstalled_at is None
