@@ -334,7 +334,9 @@ LAYERS: list[set[str]] = [
     # The doors, and the public paths that are aliases of Connect's modules (ALIASES).
     set("connect forge threelo credentials".split()),
     set("views decorators authentication permissions responses urls oauth_urls admin".split())
-    | set("checks tasks celery maintenance middleware apps context_processors".split()),
+    | set("checks tasks celery maintenance middleware apps context_processors".split())
+    # Connect-to-Forge adoption (manifest from the descriptor, adoption status) reads both doors.
+    | {"adoption"},
     set("diagnostics management".split()),
     set("testing".split()),
 ]
