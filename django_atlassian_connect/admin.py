@@ -19,7 +19,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import crypto, ratelimit
+from . import crypto
+from .http import ratelimit
 from .models import (
     AccessToken,
     ForgeInstallation,

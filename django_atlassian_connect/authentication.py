@@ -23,17 +23,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
-from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from .connect.inbound import ConnectAuth, ConnectUser, get_raw_token, log_refusal, verify_request
+from .exceptions import ConnectAuthenticationFailed as ConnectAuthenticationFailed  # re-exported
 from .exceptions import ConnectAuthError, ForgeAuthError
 from .forge import invocation
 from .forge.context import ForgeContext
 from .forge.events import admit
 from .forge.principal import ForgePrincipal
-from .responses import RETRY_AFTER, bearer_challenge, error_body, www_authenticate
+from .responses import bearer_challenge, error_body, www_authenticate
 
 if TYPE_CHECKING:
     from .models import ForgeInstallation
@@ -45,22 +45,6 @@ __all__ = [
     "ForgeInvocationAuthentication",
     "forge_token_missing_failure",
 ]
-
-
-class ConnectAuthenticationFailed(drf_exceptions.AuthenticationFailed):
-    """DRF's answer to a refused Connect token: our status, code and body.
-
-    Also importable as ``django_atlassian_connect.exceptions.ConnectAuthenticationFailed``.
-    ``error`` is the :class:`~django_atlassian_connect.exceptions.ConnectAuthError`.
-    """
-
-    def __init__(self, error: ConnectAuthError, body: dict[str, str]) -> None:
-        super().__init__(detail=body, code=error.code)
-        self.status_code = error.status_code
-        self.error = error
-        if error.status_code == 503:
-            # DRF's exception handler turns ``wait`` into ``Retry-After``.
-            self.wait = RETRY_AFTER
 
 
 class ConnectJWTAuthentication(BaseAuthentication):

@@ -15,8 +15,7 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 
 from . import crypto
 from .conf import SETTING_NAME, connect_settings
-
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+from .http.targets import LOOPBACK_HOSTS
 
 #: The line that routes /atlassian-connect.json and the lifecycle callbacks.
 INCLUDE_LINE = 'path("", include("django_atlassian_connect.urls"))'

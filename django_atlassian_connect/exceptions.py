@@ -11,33 +11,47 @@ theirs)::
     except ConnectClientError as exc:
         exc.code, exc.detail, exc.hint, exc.tenant, exc.url, exc.context
 
-Domain errors know nothing of HTTP: this module imports neither Django's
-HTTP layer, DRF nor ``requests``. Views and DRF classes turn refusals into
+Domain errors are raised without HTTP semantics: nothing here builds a
+response or reads a request. Views and DRF classes turn refusals into
 responses (:mod:`~django_atlassian_connect.responses`,
-:mod:`~django_atlassian_connect.authentication`). The two errors tied to a
-library live next to it and are importable from here too:
-:class:`ConnectAPIError` (also a ``requests.HTTPError``) in
-:mod:`django_atlassian_connect.http`, and :class:`ConnectAuthenticationFailed`
-(DRF's exception) in :mod:`django_atlassian_connect.authentication`.
+:mod:`~django_atlassian_connect.authentication`). The two errors that are also
+a library's exception are defined here too, as django-anymail and
+simplejwt define theirs: :class:`ConnectAPIError` (also a
+``requests.HTTPError``) and :class:`ConnectAuthenticationFailed` (DRF's
+``AuthenticationFailed``). So this module imports ``requests`` and
+``rest_framework.exceptions`` and nothing of the package but
+:mod:`~django_atlassian_connect.codes`: it is the floor, every module may
+import it.
 
 No message or ``repr()`` here ever contains a shared secret or a token.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from .codes import CLIENT_CODES, IMPERSONATION_CODES, OAUTH_ERROR_CODES, REFUSAL_CODES, Code
+import requests
+from rest_framework import exceptions as drf_exceptions
+
+from .codes import (
+    API_CODES,
+    CLIENT_CODES,
+    IMPERSONATION_CODES,
+    OAUTH_ERROR_CODES,
+    REFUSAL_CODES,
+    Code,
+    api_code_for_status,
+)
 from .codes import CODES as REGISTRY
 
 __all__ = [
     "CODES",
-    "ConnectAPIError",  # noqa: F822 - a compatibility alias, see __getattr__ below
+    "RETRY_AFTER",
+    "ConnectAPIError",
     "ConnectAuthError",
-    "ConnectAuthenticationFailed",  # noqa: F822 - a compatibility alias, see __getattr__
+    "ConnectAuthenticationFailed",
     "ConnectClientError",
     "ConnectError",
     "ConnectNetworkError",
@@ -45,7 +59,11 @@ __all__ = [
     "ImpersonationError",
     "RateLimitBackoffError",
     "SecretDecryptionError",
+    "product_message",
 ]
+
+#: Seconds a 503 (``key_unavailable``, ``database_unavailable``) asks the caller to wait.
+RETRY_AFTER = 30
 
 #: Deprecated: ``code -> (HTTP status, default hint)`` of the inbound refusal
 #: codes, as before the registry. Use :data:`django_atlassian_connect.codes.CODES`.
@@ -241,7 +259,7 @@ class ConnectNetworkError(ConnectClientError):
 
 class RateLimitBackoffError(ConnectClientError):
     """Not sent: the tenant's site answered 429, and the wait every process keeps
-    for it (:mod:`~django_atlassian_connect.ratelimit`) outlasts ``MAX_RETRY_AFTER``.
+    for it (:mod:`~django_atlassian_connect.http.ratelimit`) outlasts ``MAX_RETRY_AFTER``.
 
     Its code is ``rate_limited_backoff``. Context: ``client_key``,
     ``backoff_until`` (aware datetime: retry then), ``limited_at`` (when the
@@ -299,20 +317,80 @@ class ImpersonationError(ConnectClientError):
         return cls(code, detail, oauth_error=oauth_error, **context)
 
 
-# Compatibility aliases (PEP 562): ``ConnectAPIError`` subclasses
-# ``requests.HTTPError`` and ``ConnectAuthenticationFailed`` DRF's exception,
-# so they live in the modules that already import those libraries (``http``,
-# ``authentication``); this module must not. They stay importable from here,
-# their public path, resolved on first access only. These two calls are the
-# only imports of this module pointing up (tests/test_imports.py checks it).
-def __getattr__(name: str) -> Any:
-    if name == "ConnectAPIError":
-        return importlib.import_module("django_atlassian_connect.http").ConnectAPIError
-    if name == "ConnectAuthenticationFailed":
-        module = importlib.import_module("django_atlassian_connect.authentication")
-        return module.ConnectAuthenticationFailed
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+class ConnectAPIError(ConnectClientError, requests.HTTPError):
+    """The product answered an outbound call with an error status.
+
+    ``ConnectAPIError(detail=None, *, response, tenant=None, hint=None, **context)``:
+    the code follows from the status (``api_unauthorized`` 401,
+    ``api_forbidden`` 403, ``api_not_found`` 404, ``api_rate_limited`` 429,
+    ``api_error`` for the rest), so the first argument is the detail.
+    Carries ``method``, ``url``, ``status`` (also ``status_code``),
+    ``response``, ``request``, ``tenant``, ``product_message`` (what the
+    product's body says, ``""`` if nothing readable) and a ``hint`` naming the
+    likely causes. Also a :class:`requests.HTTPError`.
+    """
+
+    codes = API_CODES
+
+    product_message: str = ""
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        response: requests.Response,
+        tenant: Any = None,
+        hint: str | None = None,
+        **context: Any,
+    ) -> None:
+        request = response.request
+        if request is not None:
+            context.setdefault("method", (request.method or "GET").upper())
+            context.setdefault("url", request.url)
+        context.setdefault("product_message", product_message(response))
+        super().__init__(
+            api_code_for_status(response.status_code),
+            detail,
+            hint=hint,
+            status=response.status_code,
+            response=response,
+            tenant=tenant,
+            **context,
+        )
+        # requests.HTTPError's own attribute; RequestException.__init__ left it None.
+        self.request = request
+
+    @property
+    def status_code(self) -> int:
+        """The status the product answered (the ``api_*`` code's own may be 0)."""
+        return int(self.status or 0)
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), "ConnectAPIError", "ConnectAuthenticationFailed"})
+def product_message(response: requests.Response) -> str:
+    """What the product's error body says (its message, or short plain text), or ``""``."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("message", "error_description", "errorMessages", "detail", "error"):
+            if body.get(key):
+                return str(body[key])[:300]
+    text = response.text if isinstance(response.text, str) else ""
+    return text[:300] if "<" not in text else ""
+
+
+class ConnectAuthenticationFailed(drf_exceptions.AuthenticationFailed):
+    """DRF's answer to a refused token: our status, code and body.
+
+    ``error`` is the :class:`ConnectAuthError`; ``body`` the
+    ``{"detail", "code", "hint"}`` answer built from it.
+    """
+
+    def __init__(self, error: ConnectAuthError, body: dict[str, str]) -> None:
+        super().__init__(detail=body, code=error.code)
+        self.status_code = error.status_code
+        self.error = error
+        if error.status_code == 503:
+            # DRF's exception handler turns ``wait`` into ``Retry-After``.
+            self.wait = RETRY_AFTER

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from .codes import API_CODES
 from .conf import connect_settings
+from .exceptions import RETRY_AFTER as RETRY_AFTER  # re-exported
 from .exceptions import ConnectAuthError, ConnectClientError, ConnectError, ForgeAuthError
 
 
@@ -57,10 +58,6 @@ def error_body(error: ConnectError) -> dict[str, str]:
 def bearer_challenge(error: ConnectAuthError | None = None) -> str:
     """``Bearer realm="<app key>", error="<code>"``: a refused Forge invocation."""
     return www_authenticate(error, scheme="Bearer")
-
-
-#: Seconds a 503 (``key_unavailable``, ``database_unavailable``) asks the caller to wait.
-RETRY_AFTER = 30
 
 
 #: Outbound codes that mean "nothing was sent: this user or installation has no

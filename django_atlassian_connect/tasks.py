@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over :mod:`maintenance` and :mod:`oauth`.
+"""Celery tasks: thin wrappers over :mod:`maintenance` and the doors' housekeeping.
 
 Celery is optional (``pip install django-atlassian-connect[celery]``). Without
 it this module still imports: each task is the plain function with ``delay()``
@@ -26,7 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import maintenance
-from .connect import impersonation
+from .connect import housekeeping as connect_housekeeping
 from .housekeeping.claims import chunks as cut
 from .housekeeping.jobs import ChunkedJob
 from .threelo import housekeeping as threelo_housekeeping
@@ -86,13 +86,13 @@ def refresh_access_tokens() -> dict[str, int]:
     """
     if _runs_inline():
         return maintenance.refresh_access_tokens()
-    return _fan_out(impersonation.REFRESH_ACCESS_TOKENS, refresh_access_tokens_chunk)
+    return _fan_out(connect_housekeeping.REFRESH_ACCESS_TOKENS, refresh_access_tokens_chunk)
 
 
 @shared_task(name="django_atlassian_connect.refresh_access_tokens_chunk", ignore_result=False)
 def refresh_access_tokens_chunk(pks: list[str], now: float | None = None) -> dict[str, int]:
     """Renew one chunk of impersonation tokens (those still due)."""
-    return impersonation.refresh_access_token_batch(pks, now=_moment(now))
+    return connect_housekeeping.refresh_access_token_batch(pks, now=_moment(now))
 
 
 @shared_task(name="django_atlassian_connect.purge_retired_secrets", ignore_result=False)

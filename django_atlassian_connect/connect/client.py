@@ -16,7 +16,7 @@ redirect elsewhere loses the credentials: the rules of
 :class:`~django_atlassian_connect.exceptions.ConnectAPIError` with a hint.
 Every answer's rate-limit headers are kept for the tenant in the shared cache
 (``client.rate_limit``); after a 429 every session of every process waits
-before calling the site again (:mod:`~django_atlassian_connect.ratelimit`).
+before calling the site again (:mod:`~django_atlassian_connect.http.ratelimit`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .. import ratelimit
 from ..conf import connect_settings
 from ..exceptions import ConnectClientError
-from ..http import product_message, product_says
+from ..http import product_message, product_says, ratelimit
 from ..http.bound import BoundSession
 from ..models import AbstractTenant
 from ..qsh import canonical_request, hash_canonical_request

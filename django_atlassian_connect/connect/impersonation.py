@@ -23,7 +23,6 @@ from django.utils import timezone
 from ..codes import CODES, OAUTH_ERROR_CODES
 from ..conf import connect_settings
 from ..exceptions import ImpersonationError
-from ..housekeeping.jobs import ChunkedJob
 from ..http.token_endpoint import TokenCodes, post_token_request
 from ..models import AbstractTenant, AccessToken
 from ..models.locking import lock_or_create
@@ -208,87 +207,3 @@ def forget_access_token(
     AccessToken.objects.filter(
         tenant_id=tenant.pk, account_id=account_id, scopes=normalise_scopes(scopes)
     ).update(token=None, expires_at=_EPOCH)
-
-
-def _due_access_tokens(now: datetime) -> Any:
-    """Tokens used in the last ``ACCESS_TOKEN_REFRESH_WINDOW`` seconds that expire
-    within twice ``ACCESS_TOKEN_MARGIN`` + 5 minutes, of installed tenants."""
-    window = timedelta(seconds=connect_settings.ACCESS_TOKEN_REFRESH_WINDOW)
-    soon = now + timedelta(seconds=2 * connect_settings.ACCESS_TOKEN_MARGIN + 300)
-    return AccessToken.objects.filter(
-        last_used_at__gte=now - window,
-        expires_at__lte=soon,
-        tenant__is_installed=True,
-    )
-
-
-def due_access_token_pks(*, now: datetime | None = None) -> list[Any]:
-    """The tokens a refresh run at ``now`` renews (see :func:`refresh_access_tokens`)."""
-    rows = _due_access_tokens(now or timezone.now()).order_by("expires_at", "pk")
-    return list(rows.values_list("pk", flat=True))
-
-
-def _refresh_one(row: AccessToken, **_: Any) -> str:
-    try:
-        get_access_token(row.tenant, row.account_id, row.scopes, force_refresh=True)
-    except ImpersonationError as exc:
-        logger.warning(
-            "could not refresh the token of %s on %s: %s",
-            row.account_id,
-            row.tenant.client_key,
-            exc.code,
-        )
-        return "failed"
-    return "refreshed"
-
-
-def _still_due(pks: list[Any], *, now: datetime) -> Any:
-    return _due_access_tokens(now).filter(pk__in=pks).select_related("tenant").order_by("pk")
-
-
-def refresh_access_token_batch(
-    pks: Iterable[Any], *, now: datetime | None = None
-) -> dict[str, int]:
-    """Renew the tokens ``pks`` that are still due, each under a claim.
-
-    What one Celery chunk task does (and the plain loop, chunk after chunk).
-    A token another run holds (:func:`~.housekeeping.claims.claim`), or one
-    that a concurrent run renewed already (no longer due), is skipped and
-    counted as ``skipped``. One token that fails is counted as ``failed``;
-    the batch goes on.
-    """
-    return REFRESH_ACCESS_TOKENS.batch(pks, now=now)
-
-
-def forget_unused_access_tokens(*, now: datetime | None = None) -> int:
-    """Tokens nobody used for a day are dead weight: delete them."""
-    deleted, _ = AccessToken.objects.filter(
-        expires_at__lt=(now or timezone.now()) - timedelta(days=1)
-    ).delete()
-    return deleted
-
-
-#: The job behind :func:`refresh_access_tokens` (claims named ``refresh_access_token:<pk>``).
-REFRESH_ACCESS_TOKENS = ChunkedJob(
-    name="refresh_access_token",
-    due_pks=due_access_token_pks,
-    still_due=_still_due,
-    run_one=_refresh_one,
-    outcomes=("refreshed", "failed"),
-    describe=lambda row: f"the token of {row.account_id} on {row.tenant.client_key}",
-    tidy=forget_unused_access_tokens,
-)
-
-
-def refresh_access_tokens(*, now: datetime | None = None) -> dict[str, int]:
-    """Renew tokens used recently that expire soon, so requests rarely wait.
-
-    "Recently" is ``ACCESS_TOKEN_REFRESH_WINDOW`` seconds; "soon" is within
-    twice ``ACCESS_TOKEN_MARGIN`` + 5 minutes. Returns counts (``skipped``
-    too when a concurrent run held or had just renewed some).
-
-    The plain loop, chunks of ``HOUSEKEEPING_CHUNK_SIZE`` one after the other;
-    the Celery task spreads them over the workers
-    (:func:`refresh_access_token_batch`).
-    """
-    return REFRESH_ACCESS_TOKENS.run(now=now)

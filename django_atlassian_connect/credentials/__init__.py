@@ -10,7 +10,7 @@
 
 Users who link their own Atlassian account (OAuth 2.0 3LO) have
 ``django_atlassian_connect.threelo.client.OAuthClient``. Every client hands
-out a :class:`~django_atlassian_connect.gateway.GatewaySession`: one base URL,
+out a :class:`~django_atlassian_connect.http.bound.BoundSession`: one base URL,
 credentials sent there only, the package's retries and errors. See
 ``docs/guides/calling-without-connect.rst``.
 """

@@ -30,8 +30,8 @@ import logging
 from dataclasses import dataclass, field
 
 from ..conf import connect_settings
+from ..http.token_cache import SharedTokenCache
 from ..http.token_endpoint import TokenCodes, post_token_request
-from ..token_cache import SharedTokenCache
 
 __all__ = [
     "BearerToken",

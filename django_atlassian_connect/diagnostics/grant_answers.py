@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..models.oauth import CONSENT_LIFETIME, REFRESH_TOKEN_INACTIVITY
+from ..models.threelo import CONSENT_LIFETIME, REFRESH_TOKEN_INACTIVITY
 from ..redaction import redact
 from .report import ERROR, OK, WARNING, Report, dt
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from ..http.targets import LOOPBACK_HOSTS
+
 APP_PREFIX = "ari:cloud:ecosystem::app/"
 INSTALLATION_PREFIX = "ari:cloud:ecosystem::installation/"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -18,7 +20,6 @@ APP_ARI_RE = re.compile(re.escape(APP_PREFIX) + _UUID)
 INSTALLATION_ARI_RE = re.compile(re.escape(INSTALLATION_PREFIX) + _UUID)
 # Isolated Cloud labels go into a URL: letters we trust only (spec 3.4).
 IC_LABEL_RE = re.compile(r"[a-z0-9_-]{1,50}")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PRODUCTS = ("jira", "confluence", "bitbucket")
 
 

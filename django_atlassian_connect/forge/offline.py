@@ -35,7 +35,7 @@ import requests
 from ..conf import connect_settings
 from ..exceptions import ConnectClientError
 from ..http import new_session, product_message
-from ..token_cache import SharedTokenCache
+from ..http.token_cache import SharedTokenCache
 
 __all__ = [
     "MUTATION",

@@ -51,9 +51,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..exceptions import ConnectClientError
-from . import ConnectAPIError, RateLimitedSession, origin, refuse_unsafe_path, unsafe_path
+from ..exceptions import ConnectAPIError, ConnectClientError
 from .errors import WIKI_PATHS, default_hint
+from .sessions import RateLimitedSession
+from .targets import origin, refuse_unsafe_path, unsafe_path
 
 __all__ = ["BoundSession", "origin"]
 

@@ -11,26 +11,13 @@ from __future__ import annotations
 
 import requests
 
-from ..ratelimit_headers import rate_limited_hint
+from ..exceptions import product_message
+from .ratelimit_headers import rate_limited_hint
 
 __all__ = ["default_hint", "not_found_hint", "product_message", "product_says"]
 
 #: Where Confluence's REST API lives under a gateway or site base URL.
 WIKI_PATHS = "; Confluence paths start with /wiki there, e.g. '/wiki/rest/api/content'"
-
-
-def product_message(response: requests.Response) -> str:
-    """What the product's error body says (its message, or short plain text), or ``""``."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("message", "error_description", "errorMessages", "detail", "error"):
-            if body.get(key):
-                return str(body[key])[:300]
-    text = response.text if isinstance(response.text, str) else ""
-    return text[:300] if "<" not in text else ""
 
 
 def product_says(response: requests.Response) -> str:

@@ -1,4 +1,5 @@
-"""Where a credential may be sent: a site URL, or the API gateway's ``/ex/{product}/{cloudId}``.
+"""Where a credential may be sent: a site URL, or the API gateway's ``/ex/{product}/{cloudId}``;
+and the URL rules every session applies (:func:`origin`, :func:`unsafe_path`).
 
 Pure functions over URLs and the settings (``API_URL``); no HTTP. A client
 computes its one base URL here when it is made, and its session sends the
@@ -8,16 +9,77 @@ credential under that base only.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ..conf import connect_settings
+from ..exceptions import ConnectClientError
 
-__all__ = ["PRODUCTS", "gateway_base_url", "is_cloud_id", "parse_gateway_url", "site_base_url"]
+__all__ = [
+    "LOOPBACK_HOSTS",
+    "PRODUCTS",
+    "gateway_base_url",
+    "is_cloud_id",
+    "origin",
+    "parse_gateway_url",
+    "refuse_unsafe_path",
+    "site_base_url",
+    "unsafe_path",
+]
 
 #: The products whose REST APIs the gateway serves under ``/ex/{product}/{cloudId}``.
 PRODUCTS = ("jira", "confluence")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: Hosts where plain http is allowed (tests, simulators, local development).
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_ENCODED_SEPARATOR = re.compile(r"%2[ef]", re.IGNORECASE)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` with the default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def unsafe_path(path: str) -> str | None:
+    """What in a URL path could reach another resource than its text says, or ``None``.
+
+    A ``.`` or ``..`` segment, also percent-encoded, climbs out of a base path
+    (``/ex/jira/<cloudId>/..`` is another site); an encoded ``/`` or ``.``
+    (``%2F``, ``%2E``, any case) inside a segment passes a prefix check and is
+    decoded into a separator or a dot segment by some servers and proxies.
+    """
+    for segment in path.split("/"):
+        if unquote(segment) in (".", ".."):
+            return f"the dot segment {segment[:40]!r}"
+        if _ENCODED_SEPARATOR.search(segment):
+            return f"an encoded '/' or '.' in the segment {segment[:40]!r}"
+    return None
+
+
+def refuse_unsafe_path(
+    url: str, method: str | bytes, who: str, *, url_hint: str = "", **context: Any
+) -> None:
+    """``url_not_allowed`` before sending, when the path of ``url`` has :func:`unsafe_path`.
+
+    ``url_hint``: the session's own advice on URLs, added to the hint.
+    """
+    unsafe = unsafe_path(urlsplit(url).path)
+    if unsafe is None:
+        return
+    verb = (method.decode() if isinstance(method, bytes) else method).upper()
+    raise ConnectClientError(
+        "url_not_allowed",
+        f"Refusing to send {who} to {url}: its path has {unsafe}; nothing was sent.",
+        hint="Dot segments and '/' or '.' percent-encoded in a path segment (%2F, %2E) can "
+        "make the server read another path than the one checked: pass such values as query "
+        f"parameters, or address the resource by its id or key. {url_hint}".strip(),
+        method=verb,
+        url=url,
+        **context,
+    )
 
 
 def is_cloud_id(value: str) -> bool:

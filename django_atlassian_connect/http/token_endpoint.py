@@ -56,7 +56,7 @@ from typing import Any, Literal
 import requests
 
 from ..exceptions import ConnectClientError
-from . import RETRY_STATUSES, new_session
+from .sessions import RETRY_STATUSES, new_session
 
 __all__ = [
     "DEFAULT_EXPIRES_IN",

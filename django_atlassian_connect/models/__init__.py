@@ -14,10 +14,10 @@ subclass of :class:`AbstractTenant` (before the first migration) and use
 
 from .forge import ForgeInstallation
 from .lifecycle import LifecycleEvent, SeenLifecycleToken
-from .oauth import OAuthGrant, OAuthSite
 from .secrets import AccessToken, SharedSecret
 from .swappable import TENANT_MODEL
 from .tenants import AbstractTenant, ProductType, Tenant, get_tenant_model
+from .threelo import OAuthGrant, OAuthSite
 
 __all__ = [
     "TENANT_MODEL",

@@ -9,7 +9,7 @@
     OAuthClient(grant, cloud_id, product="confluence").session().get("/wiki/rest/api/user/current")
 
 The session is an :class:`~.sessions.OAuthSession`, a
-:class:`~django_atlassian_connect.gateway.GatewaySession` on
+:class:`~django_atlassian_connect.http.bound.BoundSession` on
 ``{API_URL}/ex/jira/{cloudId}`` (``/ex/confluence/{cloudId}`` with
 ``/wiki`` paths): the user's access token goes there only, never to the
 site URL (``*.atlassian.net``) or another cloudId, with the package's

@@ -26,7 +26,7 @@ from ..conf import connect_settings
 from ..exceptions import ConnectClientError
 from ..housekeeping.jobs import ChunkedJob
 from ..models import OAuthGrant
-from ..models.oauth import CONSENT_LIFETIME
+from ..models.threelo import CONSENT_LIFETIME
 from . import grants
 
 __all__ = [

@@ -1,6 +1,5 @@
 """The session :class:`~.client.OAuthClient` hands out: a
-:class:`~django_atlassian_connect.http.bound.BoundSession` (re-exported here as
-``GatewaySession``, the name the 3LO docs use) with the hints of a user's
+:class:`~django_atlassian_connect.http.bound.BoundSession` with the hints of a user's
 OAuth 2.0 (3LO) access token."""
 
 from __future__ import annotations
@@ -10,9 +9,7 @@ import requests
 from ..http.bound import BoundSession
 from ..http.errors import product_says
 
-__all__ = ["GatewaySession", "OAuthSession"]
-
-GatewaySession = BoundSession
+__all__ = ["OAuthSession"]
 
 
 class OAuthSession(BoundSession):

@@ -3,8 +3,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db.models import Prefetch
 
-from django_atlassian_connect import ratelimit
 from django_atlassian_connect.checks import CONNECT_END_OF_SUPPORT
+from django_atlassian_connect.http import ratelimit
 from django_atlassian_connect.models import ForgeInstallation, get_tenant_model
 
 NOT_READY = f"not ready for Connect end of support ({CONNECT_END_OF_SUPPORT})"

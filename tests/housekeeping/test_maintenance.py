@@ -109,3 +109,28 @@ def test_housekeeping_command(rotated, rsps):
     assert json.loads(lines["purge_seen_tokens"]) == 0
     with pytest.raises(CommandError):
         call_command("connect_housekeeping", "nonsense")
+
+
+def test_verification_against_the_shipped_simulated_site(connect_host, connect_tenant):
+    """The plugin's site checks our JWT as Jira does: in sync, "ok"; our copy of the
+    secret wrong (a missed reinstall), "unauthorized" for that tenant, and its row says so."""
+    from django_atlassian_connect import tenant_cache
+
+    assert maintenance.verify_installations() == {
+        "ok": 1,
+        "unauthorized": 0,
+        "forbidden": 0,
+        "error": 0,
+    }
+    assert Tenant.objects.get(pk=connect_tenant.pk).verification_status == "ok"
+
+    SharedSecret.objects.filter(tenant=connect_tenant, retired_at__isnull=True).update(
+        secret="not-the-sites-secret-" + "x" * 32
+    )
+    tenant_cache.refresh(connect_tenant.client_key)
+    assert maintenance.verify_installation(Tenant.objects.get(pk=connect_tenant.pk)) == (
+        "unauthorized"
+    )
+    row = Tenant.objects.get(pk=connect_tenant.pk)
+    assert row.client_key == connect_host.client_key
+    assert row.verification_status == "unauthorized"

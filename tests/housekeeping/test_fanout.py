@@ -21,8 +21,11 @@ import responses
 from django.core.cache import cache
 from django.utils import timezone
 
-from django_atlassian_connect import locks, maintenance, ratelimit, tasks
+from django_atlassian_connect import maintenance, tasks
+from django_atlassian_connect.connect import housekeeping as connect_housekeeping
 from django_atlassian_connect.connect import impersonation
+from django_atlassian_connect.housekeeping import claims
+from django_atlassian_connect.http import ratelimit
 from django_atlassian_connect.models import AccessToken, SharedSecret, Tenant
 
 pytestmark = pytest.mark.django_db
@@ -148,23 +151,23 @@ def test_refresh_access_tokens_fans_out_too(tenants, eager_worker, monkeypatch):
 
 
 def test_claims_are_exclusive_until_released_or_expired():
-    token = locks.claim("unit", ttl=60)
+    token = claims.claim("unit", ttl=60)
     assert token is not None
-    assert locks.claim("unit", ttl=60) is None
-    locks.release("unit", "someone-else")  # not ours: kept
-    assert locks.claim("unit", ttl=60) is None
-    locks.release("unit", token)
-    assert locks.claim("unit", ttl=0.2) is not None
+    assert claims.claim("unit", ttl=60) is None
+    claims.release("unit", "someone-else")  # not ours: kept
+    assert claims.claim("unit", ttl=60) is None
+    claims.release("unit", token)
+    assert claims.claim("unit", ttl=0.2) is not None
     time.sleep(0.3)
-    assert locks.claim("unit", ttl=60) is not None  # the holder died: its claim expired
+    assert claims.claim("unit", ttl=60) is not None  # the holder died: its claim expired
 
 
 def test_an_installation_claimed_elsewhere_is_skipped(tenants, product):
-    held = locks.claim(f"verify_installation:{tenants[0].pk}")
+    held = claims.claim(f"verify_installation:{tenants[0].pk}")
     counts = maintenance.verify_installations_batch([t.pk for t in tenants])
     assert counts == {"ok": 4, "unauthorized": 0, "forbidden": 0, "error": 0, "skipped": 1}
     assert calls_to_myself(product) == 4
-    locks.release(f"verify_installation:{tenants[0].pk}", held)
+    claims.release(f"verify_installation:{tenants[0].pk}", held)
     assert cache.get(f"atlassian_connect:claim:verify_installation:{tenants[0].pk}") is None
 
 
@@ -188,14 +191,14 @@ def test_one_tenants_failure_never_stops_the_batch(tenants, product, monkeypatch
             raise RuntimeError("boom")
         return real(tenant)
 
-    monkeypatch.setattr(maintenance, "verify_installation", broken_for_the_second)
+    monkeypatch.setattr(connect_housekeeping, "verify_installation", broken_for_the_second)
     counts = maintenance.verify_installations_batch([t.pk for t in tenants])
     assert counts == {"ok": 4, "unauthorized": 0, "forbidden": 0, "error": 1, "skipped": 0}
     assert calls_to_myself(product) == 4
     assert f"{tenants[1].client_key} failed; the batch goes on" in caplog.text
     # Every claim is released, the failed one included.
     for tenant in tenants:
-        assert locks.claim(f"verify_installation:{tenant.pk}") is not None
+        assert claims.claim(f"verify_installation:{tenant.pk}") is not None
 
 
 def test_poisoned_backoffs_never_stop_the_batch(tenants, product):
@@ -214,7 +217,7 @@ def test_poisoned_backoffs_never_stop_the_batch(tenants, product):
 
 def test_without_a_lock_cache_claims_always_succeed(settings):
     settings.ATLASSIAN_CONNECT = {**settings.ATLASSIAN_CONNECT, "HOUSEKEEPING_LOCK_ALIAS": None}
-    assert locks.claim("unit") and locks.claim("unit")
+    assert claims.claim("unit") and claims.claim("unit")
 
 
 def test_a_failing_lock_cache_does_not_stop_housekeeping(tenants, product, monkeypatch, caplog):
@@ -224,10 +227,10 @@ def test_a_failing_lock_cache_does_not_stop_housekeeping(tenants, product, monke
 
         get = delete = add
 
-    monkeypatch.setattr(locks, "_cache", lambda: Broken())
+    monkeypatch.setattr(claims, "_cache", lambda: Broken())
     with caplog.at_level(logging.WARNING, logger="django_atlassian_connect"):
-        assert locks.claim("unit") is not None
-        locks.release("unit", "token")  # logged, not raised
+        assert claims.claim("unit") is not None
+        claims.release("unit", "token")  # logged, not raised
         assert maintenance.verify_installations()["ok"] == 5
     assert "claim unit: the lock cache failed (ConnectionError); going ahead" in caplog.text
     assert "release unit: the lock cache failed (ConnectionError)" in caplog.text
@@ -235,8 +238,8 @@ def test_a_failing_lock_cache_does_not_stop_housekeeping(tenants, product, monke
 
 
 def test_chunks_split_evenly():
-    assert list(locks.chunks(range(5), 2)) == [[0, 1], [2, 3], [4]]
-    assert list(locks.chunks([], 2)) == []
+    assert list(claims.chunks(range(5), 2)) == [[0, 1], [2, 3], [4]]
+    assert list(claims.chunks([], 2)) == []
 
 
 # -- rate limits: housekeeping is not urgent ---------------------------------------------------

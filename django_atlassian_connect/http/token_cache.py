@@ -20,8 +20,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from django.core.cache import caches
 
-from . import crypto
-from .exceptions import SecretDecryptionError
+from .. import crypto
+from ..exceptions import SecretDecryptionError
 
 __all__ = ["SharedTokenCache"]
 

@@ -14,6 +14,7 @@ import responses
 from django.db import connection
 from django.utils import timezone
 
+from django_atlassian_connect.connect import housekeeping as connect_housekeeping
 from django_atlassian_connect.connect import impersonation
 from django_atlassian_connect.exceptions import ImpersonationError
 from django_atlassian_connect.models import AccessToken, Tenant
@@ -215,11 +216,11 @@ def test_refresh_access_tokens_renews_recently_used_tokens(tenant, rsps):
         last_used_at=timezone.now() - timedelta(hours=2)
     )
     rsps.replace(responses.POST, TOKEN_URL, json={"access_token": "tok-2", "expires_in": 900})
-    assert impersonation.refresh_access_tokens() == {"refreshed": 1, "failed": 0}
+    assert connect_housekeeping.refresh_access_tokens() == {"refreshed": 1, "failed": 0}
     assert AccessToken.objects.get(account_id=ACCOUNT).token == "tok-2"
     assert AccessToken.objects.get(account_id="idle-user").token == "tok-1"
     # Running it again finds nothing to do: idempotent.
-    assert impersonation.refresh_access_tokens() == {"refreshed": 0, "failed": 0}
+    assert connect_housekeeping.refresh_access_tokens() == {"refreshed": 0, "failed": 0}
 
 
 # -- one token-endpoint rule (http.token_endpoint) -----------------------------------------------

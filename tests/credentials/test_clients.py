@@ -34,7 +34,7 @@ from django_atlassian_connect.testing.credentials import (
     CredentialsSimulator,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EMAIL = "ada@example.com"
 
 
@@ -425,7 +425,7 @@ def test_processes_sharing_a_cache_make_one_token_request(atlassian, tmp_path):
 
 @pytest.mark.parametrize("caption", ["API token", "Service account"])
 def test_the_guide_examples_run(atlassian, monkeypatch, caption):
-    from .docs_code import DOCS, code_blocks
+    from tests.docs_code import DOCS, code_blocks
 
     code = code_blocks(DOCS / "guides" / "calling-without-connect.rst")[caption]
     client_id, secret = atlassian.add_service_account()

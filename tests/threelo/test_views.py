@@ -347,7 +347,7 @@ def test_every_code_the_views_answer_is_registered_and_documented(
     location = oauth_server.consent_redirect(start(browser))
     answered.add(browser.get(callback_path(location), headers=json).json()["code"])
     assert answered == {"oauth_state_invalid", "oauth_code_missing", "oauth_authorization_failed"}
-    page = (Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.rst").read_text()
+    page = (Path(__file__).resolve().parents[2] / "docs" / "troubleshooting.rst").read_text()
     for code in answered | {"oauth_token_failed", "oauth_not_configured", "network_error"}:
         assert code in CODES, code
         assert f"``{code}``" in page, code

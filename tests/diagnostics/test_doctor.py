@@ -29,7 +29,7 @@ from tests.conftest import run_doctor, run_doctor_json
 
 APP_KEY = "com.example.tests"
 ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, stdin: str | None = None, monkeypatch=None) -> tuple[int, str]:

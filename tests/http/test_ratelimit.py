@@ -29,22 +29,21 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection
 
-from django_atlassian_connect import ratelimit
 from django_atlassian_connect.connect.client import ConnectClient
 from django_atlassian_connect.exceptions import (
     ConnectAPIError,
     ConnectClientError,
     RateLimitBackoffError,
 )
-from django_atlassian_connect.gateway import GatewaySession
-from django_atlassian_connect.http import CappedRetry, build_retry
+from django_atlassian_connect.http import CappedRetry, build_retry, ratelimit
+from django_atlassian_connect.http.bound import BoundSession
+from django_atlassian_connect.http.ratelimit_headers import parse_headers, retry_wait
 from django_atlassian_connect.models import Tenant
-from django_atlassian_connect.ratelimit_headers import parse_headers, retry_wait
 from django_atlassian_connect.testing.host import ConnectHost, QuotaPolicy
 from django_atlassian_connect.testing.host.quota import Quota
 from tests.conftest import install_into_live_server
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 2, 13, 0, tzinfo=UTC).timestamp()
 
 
@@ -501,7 +500,7 @@ def test_a_gateway_session_with_a_key_shares_the_backoff(rsps, settings):
     rsps.add(responses.GET, base + "/rest/api/3/myself", status=429, headers={"Retry-After": "90"})
 
     def session(key):
-        return GatewaySession(base, lambda: "Bearer t", who="the token", rate_limit_key=key)
+        return BoundSession(base, lambda: "Bearer t", who="the token", rate_limit_key=key)
 
     with pytest.raises(ConnectAPIError):
         session(None).get("/rest/api/3/myself")

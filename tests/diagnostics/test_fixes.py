@@ -29,7 +29,7 @@ from tests.conftest import run_doctor, run_doctor_json
 
 APP_KEY = "com.example.tests"
 RENAMED = "com.example.renamed"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NO_INCLUDE = "tests.doctor_urls_without_connect"
 
 

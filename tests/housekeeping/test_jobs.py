@@ -18,7 +18,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from django_atlassian_connect import locks, maintenance
+from django_atlassian_connect import maintenance
+from django_atlassian_connect.connect import housekeeping as connect_housekeeping
 from django_atlassian_connect.connect import impersonation
 from django_atlassian_connect.housekeeping import claims
 from django_atlassian_connect.housekeeping.jobs import ChunkedJob
@@ -26,8 +27,7 @@ from django_atlassian_connect.models import AccessToken, OAuthGrant, Tenant
 from django_atlassian_connect.models.locking import lock_or_create
 from django_atlassian_connect.threelo import grants, linking, tokens
 from django_atlassian_connect.threelo import housekeeping as threelo_housekeeping
-
-from .test_housekeeping_fanout import chunk_of_two, tenants  # noqa: F401  (fixtures)
+from tests.housekeeping.test_fanout import chunk_of_two, tenants  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -35,10 +35,6 @@ ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
 
 
 # -- claims ----------------------------------------------------------------------------------
-
-
-def test_locks_is_the_claims_module_itself():
-    assert locks is claims
 
 
 def test_claimed_releases_what_it_still_holds_even_when_the_block_raises():
@@ -132,7 +128,7 @@ def test_a_limit_and_the_tidy_step():
 def test_every_job_names_its_claims_the_same_way():
     names = [
         (maintenance.VERIFY_INSTALLATIONS, "verify_installation"),
-        (impersonation.REFRESH_ACCESS_TOKENS, "refresh_access_token"),
+        (connect_housekeeping.REFRESH_ACCESS_TOKENS, "refresh_access_token"),
         (threelo_housekeeping.REFRESH_OAUTH_GRANTS, "refresh_oauth_grant"),
     ]
     for job, name in names:
@@ -166,7 +162,7 @@ def test_an_access_token_claimed_elsewhere_is_skipped(due_tokens, monkeypatch):
         lambda tenant, *a, **k: renewed.append(tenant.pk) or "new",
     )
     held = claims.claim(f"refresh_access_token:{due_tokens[0].pk}")
-    counts = impersonation.refresh_access_token_batch([row.pk for row in due_tokens])
+    counts = connect_housekeeping.refresh_access_token_batch([row.pk for row in due_tokens])
     assert counts == {"refreshed": 2, "failed": 0, "skipped": 1}
     assert due_tokens[0].tenant_id not in renewed
     claims.release(f"refresh_access_token:{due_tokens[0].pk}", held)
@@ -187,7 +183,7 @@ def test_one_access_token_that_raises_never_stops_the_batch(due_tokens, monkeypa
         return "new"
 
     monkeypatch.setattr(impersonation, "get_access_token", broken_for_the_second)
-    counts = impersonation.refresh_access_tokens()
+    counts = connect_housekeeping.refresh_access_tokens()
     assert counts == {"refreshed": 2, "failed": 1}
     assert sorted(renewed) == sorted(row.tenant_id for row in due_tokens if row != due_tokens[1])
     assert "failed; the batch goes on" in caplog.text

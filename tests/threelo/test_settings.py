@@ -76,8 +76,8 @@ def test_no_e008_with_both_or_neither(settings):
 
 PUBLIC_NAMES = [
     ("django_atlassian_connect.threelo.client", "OAuthClient"),
-    ("django_atlassian_connect.threelo.sessions", "GatewaySession"),
-    ("django_atlassian_connect.gateway", "GatewaySession"),
+    ("django_atlassian_connect.threelo.sessions", "OAuthSession"),
+    ("django_atlassian_connect.http.bound", "BoundSession"),
     ("django_atlassian_connect.oauth_urls", "urlpatterns"),
     ("django_atlassian_connect.models", "OAuthGrant"),
     ("django_atlassian_connect.models", "OAuthSite"),
@@ -99,9 +99,8 @@ def test_public_import_paths(module, name):
 
 def test_one_gateway_session_for_every_credential():
     from django_atlassian_connect.forge.sessions import ForgeSession
-    from django_atlassian_connect.gateway import GatewaySession
+    from django_atlassian_connect.http.bound import BoundSession
     from django_atlassian_connect.threelo import sessions
 
-    assert issubclass(ForgeSession, GatewaySession)
-    assert issubclass(sessions.OAuthSession, GatewaySession)
-    assert sessions.GatewaySession is GatewaySession
+    assert issubclass(ForgeSession, BoundSession)
+    assert issubclass(sessions.OAuthSession, BoundSession)

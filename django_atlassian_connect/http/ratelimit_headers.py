@@ -5,7 +5,7 @@ Names are matched case-insensitively, the documented spelling first, then the
 ``Beta-RateLimit-Policy: "q";q=100;w=3600`` and ``Beta-RateLimit: "q";r=12;t=60``
 fill the limit, the remaining points and the reset when nothing else does. A
 value that cannot be read is ignored, never an error. No Django, no cache:
-:mod:`~django_atlassian_connect.ratelimit` keeps what is read here.
+:mod:`~django_atlassian_connect.http.ratelimit` keeps what is read here.
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ from typing import Any
 
 from django.core.cache import BaseCache, caches
 
-from .conf import connect_settings
-from .exceptions import RateLimitBackoffError
+from ..conf import connect_settings
+from ..exceptions import RateLimitBackoffError
 from .ratelimit_headers import RateLimitState, iso, parse_headers, rate_limited_hint, retry_wait
 
 __all__ = [

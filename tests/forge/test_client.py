@@ -22,7 +22,7 @@ from django_atlassian_connect.forge import offline, verify_invocation
 from django_atlassian_connect.forge.client import ForgeClient
 from django_atlassian_connect.forge.installations import get_installation, record_invocation
 from django_atlassian_connect.models import ForgeInstallation
-from tests.test_client import UNSAFE_PATHS
+from tests.connect.test_client import UNSAFE_PATHS
 
 pytestmark = pytest.mark.django_db
 
