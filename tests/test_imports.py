@@ -328,7 +328,7 @@ def test_codes_and_exceptions_import_nothing_of_the_package_but_codes(low):
 #: Bottom up; a module may import its own layer and the ones below, never above.
 LAYERS: list[set[str]] = [
     set("codes exceptions".split()),
-    set("qsh tokens crypto conf fields signals redaction".split()),
+    set("qsh tokens crypto conf fields signals redaction principals".split()),
     set("models migrations http housekeeping".split()),
     # The doors, and the public paths that are aliases of Connect's modules (ALIASES).
     set("connect forge threelo credentials".split()),

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import AbstractTenant
+from ..principals import TokenPrincipal
 
 
-class ConnectUser:
+class ConnectUser(TokenPrincipal):
     """The user a verified Connect token speaks for.
 
     ``account_id`` is the Atlassian accountId (``sub``), ``None`` for
@@ -22,43 +23,22 @@ class ConnectUser:
     has no database row and no permissions of its own.
     """
 
-    is_authenticated = True
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    pk = None
-    id = None
-
     def __init__(self, account_id: str | None, tenant: AbstractTenant) -> None:
         self.account_id = account_id
         self.tenant = tenant
 
     @property
-    def is_anonymous(self) -> bool:
+    def is_anonymous(self) -> bool:  # type: ignore[override]
         return self.account_id is None
 
-    @property
-    def username(self) -> str:
-        return self.account_id or ""
-
-    def get_username(self) -> str:
-        return self.username
+    def installation_key(self) -> Any:
+        return self.tenant.pk
 
     def __str__(self) -> str:
         return self.account_id or f"anonymous@{self.tenant.client_key}"
 
     def __repr__(self) -> str:
         return f"<ConnectUser {self.account_id!r} of {self.tenant.client_key!r}>"
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, ConnectUser)
-            and other.account_id == self.account_id
-            and other.tenant.pk == self.tenant.pk
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.account_id, self.tenant.pk))
 
 
 @dataclass

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..principals import TokenPrincipal
+
 if TYPE_CHECKING:
     from ..models import ForgeInstallation
 
 
-class ForgePrincipal:
+class ForgePrincipal(TokenPrincipal):
     """Who a verified Forge invocation acts for: a user of one installation, or the app.
 
     ``account_id`` is the FIT's ``principal`` (the user in session), ``None``
@@ -23,14 +25,6 @@ class ForgePrincipal:
     either way; not a Django user (no database row, no permissions of its own).
     ``repr()`` and ``str()`` show ids only, never a token.
     """
-
-    is_authenticated = True
-    is_anonymous = False
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    pk = None
-    id = None
 
     def __init__(self, account_id: str | None, installation: ForgeInstallation) -> None:
         self.account_id = account_id or None
@@ -45,12 +39,8 @@ class ForgePrincipal:
     def installation_id(self) -> str:
         return str(self.installation.installation_id)
 
-    @property
-    def username(self) -> str:
-        return self.account_id or ""
-
-    def get_username(self) -> str:
-        return self.username
+    def installation_key(self) -> str:
+        return self.installation_id
 
     def __str__(self) -> str:
         return self.account_id or f"app@{self.installation_id}"
@@ -58,13 +48,3 @@ class ForgePrincipal:
     def __repr__(self) -> str:
         who = repr(self.account_id) if self.account_id else "app"
         return f"<ForgePrincipal {who} of {self.installation_id!r}>"
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, ForgePrincipal)
-            and other.account_id == self.account_id
-            and other.installation_id == self.installation_id
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.account_id, self.installation_id))
