@@ -75,6 +75,10 @@ DEFAULTS: dict[str, Any] = {
     # Outbound HTTP.
     "HTTP_TIMEOUT": 10.0,
     "HTTP_RETRIES": 3,
+    # Keep-alive connections kept per host (shared by every session of a process), and
+    # how many hosts keep pools (least recently used dropped).
+    "HTTP_POOL_MAXSIZE": 10,
+    "HTTP_POOL_HOSTS": 100,
     # Longest Retry-After (s) we wait for; a longer one fails the call instead.
     "MAX_RETRY_AFTER": 30,
     # Where the product's rate limits are kept per tenant (last quota seen, backoff
@@ -83,6 +87,9 @@ DEFAULTS: dict[str, Any] = {
     # Longest backoff (s) one 429 may impose on a tenant's outbound calls; a longer
     # Retry-After or X-RateLimit-Reset is clamped to it (and logged).
     "RATE_LIMIT_MAX_BACKOFF": 3600,
+    # Least seconds between two writes of a tenant's quota (one process); a 429, NearLimit
+    # changing, the quota running out or a new limit/reason is written at once. 0: every answer.
+    "RATE_LIMIT_STATE_INTERVAL": 5.0,
     "APP_TOKEN_LIFETIME": 180,
     # Impersonation tokens.
     "ACCESS_TOKEN_MARGIN": 60,

@@ -14,6 +14,7 @@ import responses
 from django.test import Client
 
 from django_atlassian_connect.connect import install_keys, tenant_cache
+from django_atlassian_connect.http import ratelimit
 from django_atlassian_connect.testing import (
     InstallKeyPair,
     InstallKeyServer,
@@ -51,6 +52,7 @@ def _connect_settings(settings: Any, key_server: InstallKeyServer) -> Iterator[N
     from django.core.cache import cache
 
     cache.clear()
+    ratelimit.forget_process_memory()  # the cache it remembers writing to is empty now
     yield
     install_keys.clear_memory_cache()
 

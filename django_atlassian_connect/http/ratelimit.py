@@ -25,6 +25,12 @@ every process and worker that shares it sees them:
   (:func:`wait_for_backoff`), or refuses at once when it lasts longer than
   ``MAX_RETRY_AFTER``.
 
+The quota entry is written at most once per ``RATE_LIMIT_STATE_INTERVAL``
+seconds per tenant and process (so a busy process does not write the shared
+cache on every answer), except when it says something new: a 429, NearLimit
+turning on or off, the quota running out, another limit or
+``RateLimit-Reason``. A backoff is always written.
+
 Times are seconds since the epoch in the cache (``now`` arguments: an
 injectable clock), aware datetimes in :class:`RateLimitState`.
 """
@@ -34,7 +40,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +56,7 @@ from .ratelimit_headers import RateLimitState, iso, parse_headers, rate_limited_
 
 __all__ = [
     "DEFAULT_BACKOFF",
+    "forget_process_memory",
     "Backoff",
     "RateLimitState",
     "clear",
@@ -150,6 +159,8 @@ def record(
     state = parse_headers(headers, status=status, now=now)
     if state is None:
         return None
+    if not _state_worth_writing(client_key, state, status, now):
+        return state
     # Plain values, not the dataclass: a cached entry outlives a code change.
     _set(
         _key("state", client_key),
@@ -167,6 +178,33 @@ def record(
     if status == 429:
         _record_backoff(client_key, state, now)
     return state
+
+
+#: Per process: client_key -> (written at, what it said) of the last quota written.
+_last_written: OrderedDict[str, tuple[float, tuple[Any, ...]]] = OrderedDict()
+_last_written_lock = threading.Lock()
+_LAST_WRITTEN_SIZE = 10_000
+
+
+def _state_worth_writing(client_key: str, state: RateLimitState, status: int, now: float) -> bool:
+    """Whether this answer's quota goes to the shared cache (see the module's docs)."""
+    interval = float(connect_settings.RATE_LIMIT_STATE_INTERVAL or 0)
+    said = (bool(state.near_limit), state.remaining == 0, state.limit, state.reason or "")
+    with _last_written_lock:
+        last = _last_written.get(client_key)
+        if (
+            status != 429
+            and interval > 0
+            and last is not None
+            and last[1] == said
+            and 0 <= now - last[0] < interval
+        ):
+            return False
+        _last_written[client_key] = (now, said)
+        _last_written.move_to_end(client_key)
+        while len(_last_written) > _LAST_WRITTEN_SIZE:
+            _last_written.popitem(last=False)
+    return True
 
 
 def _record_backoff(client_key: str, state: RateLimitState, now: float) -> None:
@@ -239,8 +277,16 @@ def get_backoff(client_key: str, *, now: float | None = None) -> Backoff | None:
     return Backoff(until=until, since=since, reason=str(entry.get("reason") or ""))
 
 
+def forget_process_memory() -> None:
+    """Forget which quotas this process wrote last (call it after clearing the cache)."""
+    with _last_written_lock:
+        _last_written.clear()
+
+
 def clear(client_key: str) -> None:
     """Forget the state and backoff of ``client_key`` (tests, or after a manual fix)."""
+    with _last_written_lock:
+        _last_written.pop(client_key, None)
     try:
         _cache().delete_many([_key("state", client_key), _key("backoff", client_key)])
     except Exception as exc:

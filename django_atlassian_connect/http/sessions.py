@@ -16,7 +16,6 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
@@ -25,6 +24,7 @@ from ..conf import connect_settings
 from ..exceptions import ConnectError
 from . import ratelimit
 from .network import network_error
+from .pools import PooledAdapter
 
 __all__ = [
     "RETRY_STATUSES",
@@ -206,8 +206,9 @@ def configure_session(
     retry_methods: Collection[str] | None = None,
     observer: RetryObserver | None = None,
 ) -> requests.Session:
-    """Mount retrying adapters and set the User-Agent on ``session``."""
-    adapter = HTTPAdapter(max_retries=build_retry(methods=retry_methods, observer=observer))
+    """Mount retrying adapters on the process's shared connection pools
+    (:mod:`~django_atlassian_connect.http.pools`) and set the User-Agent on ``session``."""
+    adapter = PooledAdapter(max_retries=build_retry(methods=retry_methods, observer=observer))
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT
