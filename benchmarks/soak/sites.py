@@ -46,6 +46,8 @@ class SoakSite(ConnectHost):
         self.forge: Installation | None = None
         #: signed lifecycle deliveries the app answered 2xx, by event
         self.applied: Counter[str] = Counter()
+        #: time.monotonic() of the last lifecycle delivery the app accepted
+        self.changed_at = float("-inf")
 
     @property
     def url(self) -> str:

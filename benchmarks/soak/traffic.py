@@ -59,6 +59,11 @@ def _code(response: requests.Response) -> str:
     return str(body.get("code", "")) if isinstance(body, dict) else ""
 
 
+#: Seconds after a lifecycle change within which a worker may still answer the old state
+#: (TENANT_CACHE_REVALIDATE, 1 s, plus a second of margin).
+STALENESS_BOUND = 2.0
+
+
 def _is_2xx(response: requests.Response, code: str) -> bool:
     return 200 <= response.status_code < 300
 
@@ -121,11 +126,17 @@ class Traffic:
     @staticmethod
     def _connect_check(site: SoakSite) -> Callable[[requests.Response, str], bool]:
         installed = site.installed
+        # Each worker trusts its copy of a tenant for TENANT_CACHE_REVALIDATE (1 s) before
+        # reading the shared version key: right after an uninstall, another worker may
+        # still accept the site's tokens. Within that bound (plus a second of margin)
+        # either answer is right; after it, only the new one.
+        settling = time.monotonic() - site.changed_at < STALENESS_BOUND
 
         def check(response: requests.Response, code: str) -> bool:
+            uninstalled = response.status_code == 401 and code == "tenant_uninstalled"
             if installed:
-                return response.status_code == 200
-            return response.status_code == 401 and code == "tenant_uninstalled"
+                return response.status_code == 200 or (settling and uninstalled)
+            return uninstalled or (settling and response.status_code == 200)
 
         return check
 
@@ -200,6 +211,7 @@ class Traffic:
         answer = self._timed(kind, site, call, _is_2xx)
         if 200 <= answer.status < 300:
             site.applied[event] += 1
+            site.changed_at = time.monotonic()
         return answer
 
     def install(self, site: SoakSite, rng: random.Random) -> Answer:

@@ -10,6 +10,8 @@ A map of the door (this package imports nothing):
 - :mod:`.identity`: ``ConnectUser`` and ``ConnectAuth``;
 - :mod:`.tenant_cache`: tenant snapshots in Django's cache; public path
   ``django_atlassian_connect.tenant_cache``;
+- :mod:`.tenant_snapshot`: what it keeps: the tenant row and its secrets as
+  ciphertext, loaded from the database, decrypted once in process memory;
 - :mod:`.install_keys`: Atlassian's install public keys by ``kid``;
 - :mod:`.lifecycle`: the ``installed``/``uninstalled``/``enabled``/``disabled``
   callbacks (payload, verify, store, deliveries);

@@ -1,26 +1,37 @@
-"""The warm path: tenants and their secrets without a database query.
+"""The warm path: tenants and their secrets without a database query or a cache read.
 
-A :class:`TenantSnapshot` (the tenant row and its secrets as *ciphertext*) is
-kept in Django's cache (``TENANT_CACHE_ALIAS``; Redis or Memcached in
-production so every process sees the same) with a version key; each process
-also memoises the snapshot of the current version, so a warm request reads
-one short key. Secrets are decrypted only in process memory, once per
-ciphertext, never stored decrypted in the shared cache.
+A :class:`TenantSnapshot` (the tenant row and its secrets as *ciphertext*,
+:mod:`.tenant_snapshot`) is kept in Django's cache (``TENANT_CACHE_ALIAS``;
+Redis or Memcached in production, so every process sees the same) under a
+version key, and each process memoises the snapshot it last saw. Secrets are
+decrypted only in process memory, once per ciphertext.
 
-Every change to a tenant or a secret row (lifecycle callbacks, admin, your
-own code) drops the entry at once and writes a fresh one after commit, so a
-rotated secret or an uninstall takes effect immediately in every process that
-shares the cache. ``QuerySet.update()`` bypasses model signals: call
-:func:`refresh` after such updates.
+One rule bounds staleness, whatever the cache: a process trusts its memoised
+snapshot of a tenant for ``TENANT_CACHE_REVALIDATE`` seconds (1 by default),
+so a warm request makes no call out of the process, not even to Redis. Then
+one check, per tenant per interval:
 
-A process-local cache (``LocMemCache``, Django's default) shares nothing, so
-there each process trusts its snapshot for ``TENANT_CACHE_REVALIDATE``
-seconds, then compares the tenant's ``updated_at`` with the database (one
-indexed query per tenant per interval) and reloads only if it changed. Every
-change to a tenant or its secrets moves ``updated_at``. Refused tokens may ask
-for the same check (the cached state may be stale), but at most once per
-tenant per interval per process: a flood of forged tokens costs one cheap
-query a second, and a check that finds nothing changed rewrites nothing.
+- with a shared cache, read the tenant's version key (one cache read); a
+  different version means another process committed a change: take its
+  snapshot from the cache;
+- with a process-local cache (``LocMemCache``, Django's default), which shares
+  nothing, compare the tenant's ``updated_at`` with the database (one indexed
+  query) and reload only if it changed. Every change to a tenant or its
+  secrets moves ``updated_at``.
+
+So an uninstall, a disable or a rotation committed by one process reaches
+every other within the interval; in the process that made it, at once: every
+change to a tenant or a secret row (lifecycle callbacks, admin, your own code)
+drops the entry and writes a fresh one with a new version after commit.
+``QuerySet.update()`` bypasses model signals: call :func:`refresh` after such
+updates. ``TENANT_CACHE_REVALIDATE = 0`` checks on every request (with Redis:
+one version read per request, exact across processes).
+
+Refused tokens whose refusal stale state could explain ask again: with a
+shared cache they read the version key (a new secret is accepted at once,
+nothing is written), and at most once per tenant per interval per process they
+compare ``updated_at`` with the database: a flood of forged tokens costs one
+cheap query a second, and a check that finds nothing changed rewrites nothing.
 """
 
 from __future__ import annotations
@@ -30,117 +41,36 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
 from django.db import DatabaseError, transaction
-from django.db.models import TextField
-from django.db.models.functions import Cast
 from django.utils import timezone
 
-from .. import crypto
 from ..conf import connect_settings
-from ..models import AbstractTenant, SharedSecret, get_tenant_model
-from ..tokens import SecretCandidate
+from ..models import SharedSecret, get_tenant_model
+from .tenant_snapshot import SecretEntry, TenantSnapshot, _decrypted, decrypt, load, load_secrets
+
+__all__ = [
+    "SecretEntry",
+    "TenantSnapshot",
+    "cache_key",
+    "clear_process_memory",
+    "decrypt",
+    "forget",
+    "get",
+    "load",
+    "load_secrets",
+    "refresh",
+    "reload",
+    "revalidate",
+]
 
 logger = logging.getLogger("django_atlassian_connect")
 
 _KEY_PREFIX = "atlassian_connect:tenant:v2:"
-_MAX_DECRYPTED = 4096
-
-
-class SecretEntry(NamedTuple):
-    fingerprint: str
-    ciphertext: str
-    became_current_at: float
-    retired_at: float | None
-
-    def __repr__(self) -> str:
-        return f"SecretEntry({self.fingerprint!r}, retired_at={self.retired_at})"
-
-
-class TenantSnapshot:
-    """A tenant row and its secrets; pickles as plain values (cheap to load)."""
-
-    __slots__ = ("_candidates", "_tenant", "secrets", "values")
-
-    def __init__(self, tenant: AbstractTenant, secrets: tuple[SecretEntry, ...]) -> None:
-        self._tenant: AbstractTenant | None = tenant
-        self._candidates: list[SecretCandidate] | None = None
-        self.values = tuple(getattr(tenant, f.attname) for f in tenant._meta.concrete_fields)
-        self.secrets = secrets
-
-    def __getstate__(self) -> tuple[Any, ...]:
-        return (self.values, self.secrets)
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.values, self.secrets = state
-        self._tenant = None
-        self._candidates = None
-
-    def __repr__(self) -> str:
-        return f"<TenantSnapshot {self.values[:3]!r} secrets={self.secrets!r}>"
-
-    @property
-    def tenant(self) -> AbstractTenant:
-        if self._tenant is None:
-            model = get_tenant_model()
-            names = [f.attname for f in model._meta.concrete_fields]
-            self._tenant = model.from_db(None, names, list(self.values))
-        return self._tenant
-
-    @property
-    def current(self) -> SecretEntry | None:
-        return next((s for s in self.secrets if s.retired_at is None), None)
-
-    def candidates(self) -> list[SecretCandidate]:
-        """Current secret first, then retired ones, newest first (decrypted once)."""
-        if self._candidates is None:
-            ordered = sorted(
-                self.secrets, key=lambda s: (s.retired_at is not None, -(s.retired_at or 0))
-            )
-            self._candidates = [
-                SecretCandidate(decrypt(s), s.fingerprint, s.retired_at) for s in ordered
-            ]
-        return self._candidates
-
-
-class _Decrypted:
-    """Process-local map ciphertext -> plaintext, bounded in size.
-
-    Reads take no lock (a dict lookup is atomic); when full, the oldest half
-    is dropped.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: dict[str, str] = {}
-        self.lock = threading.Lock()
-
-    def get(self, ciphertext: str) -> str:
-        value = self.items.get(ciphertext)
-        if value is not None:
-            return value
-        value = crypto.decrypt(ciphertext)
-        with self.lock:
-            if len(self.items) >= self.size:
-                for key in list(self.items)[: self.size // 2]:
-                    del self.items[key]
-            self.items[ciphertext] = value
-        return value
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-
-
-_decrypted = _Decrypted(_MAX_DECRYPTED)
-
-
-def decrypt(entry: SecretEntry) -> str:
-    return _decrypted.get(entry.ciphertext)
 
 
 class _Handles(threading.local):
@@ -182,29 +112,6 @@ def _version_key(client_key: str) -> str:
     return cache_key(client_key) + ":version"
 
 
-def load(client_key: str) -> TenantSnapshot | None:
-    """Read the tenant and its secrets (as ciphertext) from the database."""
-    tenant = get_tenant_model()._default_manager.filter(client_key=client_key).first()
-    if tenant is None:
-        return None
-    return TenantSnapshot(tenant, load_secrets(tenant))
-
-
-def load_secrets(tenant: AbstractTenant) -> tuple[SecretEntry, ...]:
-    """The tenant's secrets still held, as ciphertext (one query, nothing decrypted)."""
-    rows = (
-        SharedSecret.objects.filter(
-            tenant_id=tenant.pk, purged_at__isnull=True, secret__isnull=False
-        )
-        .annotate(ciphertext=Cast("secret", TextField()))
-        .values_list("fingerprint", "ciphertext", "became_current_at", "retired_at")
-    )
-    return tuple(
-        SecretEntry(fp, ct, current.timestamp(), retired.timestamp() if retired else None)
-        for fp, ct, current, retired in rows
-    )
-
-
 def _safe(operation: str, func: Any, *args: Any) -> Any:
     try:
         return func(*args)
@@ -215,14 +122,12 @@ def _safe(operation: str, func: Any, *args: Any) -> Any:
         return None
 
 
-# Process memory: client_key -> (version, snapshot). With a shared cache an
-# entry is used only while its version equals the version in the cache, so a
-# change committed by any process is seen by all at their next request, for
-# the price of reading one short key. A process-private cache (LocMemCache)
-# has nothing to share: the memo is trusted for TENANT_CACHE_REVALIDATE
-# seconds, then checked against the database's updated_at.
+# Process memory: client_key -> (version, snapshot), trusted for
+# TENANT_CACHE_REVALIDATE seconds after its last check; then checked against
+# the shared cache's version key, or, for a process-private cache (LocMemCache,
+# nothing to share), against the database's updated_at.
 _memo: dict[str, tuple[str, TenantSnapshot]] = {}
-# client_key -> monotonic time of the last check against the database.
+# client_key -> monotonic time of the last check of the memo.
 _checked: dict[str, float] = {}
 
 
@@ -249,28 +154,27 @@ def _due(client_key: str, now: float) -> bool:
 
 
 def get(client_key: str) -> tuple[TenantSnapshot | None, bool]:
-    """``(snapshot, from_cache)``: the caches first, else the database (then cached)."""
+    """``(snapshot, from_cache)``: process memory while it is trusted, else the
+    caches' current version, else the database (then cached)."""
     cache = _cache()
     if cache is None:
         return load(client_key), False
-    if _is_private(cache):
-        memo = _memo.get(client_key)
-        if memo is not None:
-            now = time.monotonic()
-            if not _due(client_key, now):
-                return memo[1], True
-            _checked[client_key] = now
+    memo = _memo.get(client_key)
+    if memo is not None:
+        now = time.monotonic()
+        if not _due(client_key, now):
+            return memo[1], True  # the warm path: nothing leaves the process
+        _checked[client_key] = now
+        if _is_private(cache):
             if _database_updated_at(client_key) == _updated_at(memo[1]):
                 return memo[1], True
             return reload(client_key), False
     version = _safe("read", cache.get, _version_key(client_key))
     if version is not None:
-        memo = _memo.get(client_key)
         if memo is not None and memo[0] == version:
             return memo[1], True
-        entry = _safe("read", cache.get, cache_key(client_key))
-        if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
-            _remember(client_key, entry, checked=False)
+        entry = _shared_entry(cache, client_key, version)
+        if entry is not None:
             return entry[1], True
     snapshot = load(client_key)
     if snapshot is not None:
@@ -279,27 +183,52 @@ def get(client_key: str) -> tuple[TenantSnapshot | None, bool]:
         timeout = connect_settings.TENANT_CACHE_TIMEOUT
         if _safe("write", cache.add, cache_key(client_key), (version, snapshot), timeout):
             _safe("write", cache.add, _version_key(client_key), version, timeout)
-        if _is_private(cache):
-            _remember(client_key, (version, snapshot), checked=True)
+        _remember(client_key, (version, snapshot), checked=True)
     return snapshot, False
 
 
+def _shared_entry(
+    cache: BaseCache, client_key: str, version: str
+) -> tuple[str, TenantSnapshot] | None:
+    """The cached entry of ``version``, now remembered; ``None`` if the cache lacks it.
+
+    From a shared cache the entry is current: that counts as this interval's
+    check. A private cache's entry may predate another process's change: the
+    next request checks it against the database.
+    """
+    entry = _safe("read", cache.get, cache_key(client_key))
+    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
+        _remember(client_key, entry, checked=not _is_private(cache))
+        return entry
+    return None
+
+
 def _remember(client_key: str, entry: tuple[str, TenantSnapshot], *, checked: bool) -> None:
-    """Keep ``entry`` in process memory; ``checked``: it was just read from the database."""
+    """Keep ``entry`` in process memory; ``checked``: it is known current as of now."""
     _memo[client_key] = entry
     if checked:
         _checked[client_key] = time.monotonic()
 
 
 def revalidate(client_key: str, snapshot: TenantSnapshot) -> TenantSnapshot | None:
-    """A fresher snapshot when the database changed since ``snapshot``, else ``None``.
+    """A fresher snapshot when the tenant changed since ``snapshot``, else ``None``.
 
-    For a refused token whose refusal a stale snapshot could explain. At most
-    one check per tenant per ``TENANT_CACHE_REVALIDATE`` seconds in this
-    process (``None`` in between), and a check that finds the same
-    ``updated_at`` writes nothing, so forged tokens cannot make every process
-    reload: the first costs one indexed query, the rest of that second none.
+    For a refused token whose refusal a stale snapshot could explain. With a
+    shared cache, first its version key (one read, nothing written): another
+    process's rotation or reinstall is seen at once. Then, at most once per
+    tenant per ``TENANT_CACHE_REVALIDATE`` seconds in this process, the
+    database's ``updated_at``; a check that finds it unchanged writes nothing,
+    so forged tokens cannot make every process reload: the first costs one
+    indexed query, the rest of that second none.
     """
+    cache = _cache()
+    if cache is not None and not _is_private(cache):
+        version = _safe("read", cache.get, _version_key(client_key))
+        memo = _memo.get(client_key)
+        if version is not None and (memo is None or memo[0] != version):
+            entry = _shared_entry(cache, client_key, version)
+            if entry is not None and entry[1] is not snapshot:
+                return entry[1]
     now = time.monotonic()
     if not _due(client_key, now):
         return None
@@ -323,8 +252,7 @@ def reload(client_key: str) -> TenantSnapshot | None:
             # The snapshot first: a reader that sees the new version finds it.
             _safe("write", cache.set, cache_key(client_key), (version, snapshot), timeout)
             _safe("write", cache.set, _version_key(client_key), version, timeout)
-            if _is_private(cache):
-                _remember(client_key, (version, snapshot), checked=True)
+            _remember(client_key, (version, snapshot), checked=True)
     return snapshot
 
 

@@ -1,10 +1,14 @@
-"""Several worker processes with Django's default cache: bounded staleness.
+"""Several worker processes: bounded staleness, with either cache.
 
-The example project under gunicorn with two worker processes and the default
-``LocMemCache`` (process-local: a lifecycle call answered by one worker
-reaches the other only through the database). Every worker must refuse an
+The example project under gunicorn with two worker processes, its tenant cache
+either Django's default ``LocMemCache`` (process-local: a lifecycle call
+answered by one worker reaches the other only through the database) or Redis
+(``CONNECT_CACHE_URL``; a warm request reads nothing from it, each worker reads
+the tenant's version key once per interval). Every worker must refuse an
 uninstalled or disabled tenant's tokens within 2 s of the callback answering
-(``TENANT_CACHE_REVALIDATE`` is 1 s by default).
+(``TENANT_CACHE_REVALIDATE`` is 1 s by default). The Redis half needs
+``CONNECT_TEST_REDIS_URL`` (`.ci/run` sets it) and is skipped with the reason
+without it.
 """
 
 from __future__ import annotations
@@ -24,20 +28,38 @@ pytestmark = pytest.mark.e2e
 BOUND = 2.0
 
 
-@pytest.fixture
-def gunicorn_app(tmp_path):
+REDIS_URL = os.environ.get("CONNECT_TEST_REDIS_URL")
+
+
+def redis_cache_url() -> str:
+    """A database of its own on the test Redis (flushed), or skip saying why."""
+    if not REDIS_URL:
+        pytest.skip("CONNECT_TEST_REDIS_URL is not set (a Redis URL; `.ci/run` sets it)")
+    import redis
+
+    url = REDIS_URL.rsplit("/", 1)[0] + "/4"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).flushdb()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis answers at CONNECT_TEST_REDIS_URL={REDIS_URL} ({exc})")
+    return url
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def gunicorn_app(request, tmp_path):
+    cache_url = redis_cache_url() if request.param == "redis" else ""
     host = ConnectHost().start()
     env = {
         "CONNECT_AUTHORIZATION_SERVER_URL": host.url,
         "CONNECT_ALLOWED_PRODUCT_HOSTS": "127.0.0.1",
+        "CONNECT_CACHE_URL": cache_url,  # empty: the per-process LocMemCache
     }
-    env.pop("CONNECT_CACHE_URL", None)
     app = start_example_app(
         tmp_path, host.keys_url, extra_env=env, server="gunicorn", workers=2, threads=1
     )
     try:
         host.install(app.base_url + "/atlassian-connect.json")
-        yield host, app
+        yield host, app, request.param
     finally:
         app.process.terminate()
         app.process.wait(timeout=10)
@@ -86,14 +108,35 @@ def report(name: str, seconds: float) -> None:
 
 
 def test_uninstall_reaches_every_worker_within_two_seconds(gunicorn_app):
-    host, app = gunicorn_app
+    host, app, cache = gunicorn_app
     warm_every_worker(app, host)
     window = staleness_after(host.uninstall, app, host, "tenant_uninstalled")
-    report("uninstall_locmem_2_workers", window)
+    report(f"uninstall_{cache}_2_workers", window)
 
 
 def test_disable_reaches_every_worker_within_two_seconds(gunicorn_app):
-    host, app = gunicorn_app
+    host, app, cache = gunicorn_app
     warm_every_worker(app, host)
     window = staleness_after(host.disable, app, host, "tenant_disabled")
-    report("disable_locmem_2_workers", window)
+    report(f"disable_{cache}_2_workers", window)
+
+
+def test_rotation_reaches_every_worker_within_two_seconds(gunicorn_app):
+    """The new secret is accepted by every worker (the old one too, for its grace period)."""
+    host, app, cache = gunicorn_app
+    warm_every_worker(app, host)
+    host.install(rotate_secret=True)
+    answered = time.monotonic()
+    last_refused = 0.0
+    accepted_after_bound = 0
+    while time.monotonic() - answered < BOUND + 1.5:
+        response = hello(app, host)  # signed with the new secret
+        elapsed = time.monotonic() - answered
+        if response.status_code == 200:
+            accepted_after_bound += elapsed > BOUND
+        else:
+            assert response.json()["code"] == "signature_invalid"
+            assert elapsed <= BOUND, f"a worker refused the new secret {elapsed:.2f} s after"
+            last_refused = elapsed
+    assert accepted_after_bound >= 10
+    report(f"rotation_{cache}_2_workers", last_refused)

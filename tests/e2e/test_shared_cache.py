@@ -1,12 +1,15 @@
-"""Two app processes sharing a Redis cache: a lifecycle change in one is seen by the other at once.
+"""Two app processes sharing a Redis cache: a lifecycle change in one reaches the other.
 
-With a per-process cache the second process would keep accepting tokens of an
-uninstalled tenant until its entry expired. Skipped without Redis.
+A rotation at once (a token signed with the new secret is refused by stale
+state only until its refusal reads the version key); an uninstall within
+``TENANT_CACHE_REVALIDATE`` (1 s): a warm request reads nothing from Redis,
+the version key is read once per tenant per interval. Skipped without Redis.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import requests
@@ -58,5 +61,8 @@ def test_rotation_and_uninstall_reach_the_other_process(two_apps):
     host.install(rotate_secret=True)  # through A
     assert hello(b, host).status_code == 200  # new secret, known to B
     host.uninstall()  # through A
-    response = hello(b, host)
+    answered = time.monotonic()
+    while (response := hello(b, host)).status_code == 200:
+        assert time.monotonic() - answered <= 2.0, "B accepted the token 2 s after the uninstall"
+        time.sleep(0.05)
     assert response.status_code == 401 and response.json()["code"] == "tenant_uninstalled"
