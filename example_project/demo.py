@@ -35,8 +35,11 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the package from this checkout
 
+import demo_project  # noqa: E402
 from demo_forge import ALANA, APP_KEY, forge_steps  # noqa: E402
+from demo_manifest import manifest_step  # noqa: E402
 from demo_oauth import oauth_env, oauth_steps, stop_oauth  # noqa: E402
+from demo_serve import serve  # noqa: E402
 
 from django_atlassian_connect.testing.forge import ForgePlatform  # noqa: E402
 from django_atlassian_connect.testing.host import ConnectHost  # noqa: E402
@@ -49,6 +52,10 @@ class StepFailed(Exception):
 
 
 class Demo:
+    #: --project: your manage.py and settings module instead of the example project's
+    project: str | None = None
+    project_settings: str | None = None
+
     def __init__(self, workdir: Path, *, port: int | None = None, verbose: bool = False) -> None:
         self.workdir = workdir
         self.port = port or free_port()
@@ -112,7 +119,11 @@ class Demo:
         self.env = env
         env.pop("DJANGO_SETTINGS_MODULE", None)
         env.pop("CELERY_BROKER_URL", None)  # eager tasks
-        manage = [sys.executable, str(HERE / "manage.py")]
+        manage = (
+            demo_project.manage_command(self, env)
+            if self.project
+            else [sys.executable, str(HERE / "manage.py")]
+        )
         migrate = subprocess.run(
             [*manage, "migrate", "--noinput"], env=env, capture_output=True, text=True
         )
@@ -171,6 +182,11 @@ class Demo:
             return f"key {d['key']}, scopes {' '.join(d['scopes'])}\npages: {modules}; lifecycle: {', '.join(d['lifecycle'])}"
 
         self.step("Fetch the app descriptor", descriptor)
+
+        self.step(
+            "Generate the Forge manifest.yml of the app (Connect-on-Forge)",
+            lambda: manifest_step(self.workdir, self.env, self.expect),
+        )
 
         def install() -> str:
             response = host.install(installation_id=self.forge_site.id)
@@ -328,26 +344,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(demo: Demo) -> None:
-    demo.step(
-        "Fetch the descriptor and install",
-        lambda: (
-            f"installed: {demo.host.install(demo.app_url + '/atlassian-connect.json').status_code}"
-        ),
-    )
-    print(f"\nOpen {demo.host.url}/?module=hello in a browser to see the app as a Jira user would.")
-    print(
-        f"The app runs on {demo.app_url}; the simulated site on {demo.host.url}. "
-        "Ctrl-C (or SIGTERM) stops both.",
-        flush=True,
-    )
-    try:
-        while demo.server is not None and demo.server.poll() is None:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        print("\nStopping the example project and the site.", flush=True)
-
-
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -360,12 +356,15 @@ def main() -> int:
         "--serve", action="store_true", help="install, then leave the app and the site running"
     )
     parser.add_argument("--port", type=int, help="port of the example app (default: a free one)")
+    demo_project.add_arguments(parser)
     args = parser.parse_args()
+    demo_project.check(parser, args)
     # SIGTERM (a service manager, `kill`, a test) unwinds like Ctrl-C, so the
     # `finally` below stops runserver and the site instead of orphaning them.
     signal.signal(signal.SIGTERM, _interrupt)
     with tempfile.TemporaryDirectory(prefix="connect-demo-") as tmp:
         demo = Demo(Path(tmp), port=args.port)
+        demo.project, demo.project_settings = args.project, args.project_settings
         try:
             demo.start()
             if args.serve:

@@ -8,7 +8,11 @@
     client.as_app().get("/wiki/rest/api/user/current")        # Confluence: /wiki in the path
 
 From a Celery job there is no invocation: ``ForgeClient(installation)`` uses
-the stored app system token (:func:`~.installations.stored_system_token`).
+the stored app system token (:func:`~.installations.stored_system_token`);
+``ForgeClient.for_tenant(tenant)`` is the client of a Connect tenant's
+current active installation (the call that replaces ``ConnectClient(tenant)``).
+An uninstalled installation is refused before anything is sent
+(``forge_installation_uninstalled``).
 
 Each returns a :class:`~.sessions.ForgeSession` (a ``requests.Session`` from
 the one outbound factory in :mod:`django_atlassian_connect.http`: timeout,
@@ -38,17 +42,17 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..conf import connect_settings
 from ..exceptions import ConnectClientError
-from . import ids, offline
+from . import ids, linking, offline
 from .context import ForgeContext
 from .installations import get_installation, stored_system_token, system_token_expiry
 from .sessions import OFFLINE, ForgeSession, iso, timestamp
 
 if TYPE_CHECKING:
-    from ..models import ForgeInstallation
+    from ..models import AbstractTenant, ForgeInstallation
 
 __all__ = ["ForgeClient", "ForgeSession"]
 
@@ -75,6 +79,28 @@ class ForgeClient:
         self.installation = installation
         self.invocation = invocation
 
+    @classmethod
+    def for_tenant(cls, tenant: AbstractTenant) -> ForgeClient:
+        """The client of the Connect tenant's current active Forge installation.
+
+        ``ConnectClient(tenant)`` becomes ``ForgeClient.for_tenant(tenant)``.
+        Raises ``forge_installation_missing`` when no installation is linked
+        to the tenant, ``forge_installation_uninstalled`` when its current ones
+        are all uninstalled (both 409 through ``responses.error_response``).
+        """
+        installation = linking.current_installation(tenant, active=True)
+        if installation is not None:
+            return cls(installation)
+        gone = linking.current_installation(tenant)
+        if gone is not None:
+            raise _uninstalled(gone, tenant=tenant)
+        raise ConnectClientError(
+            "forge_installation_missing",
+            f"Connect tenant {tenant.client_key} ({tenant.base_url}) has no Forge installation "
+            "linked to it; nothing was sent.",
+            tenant=tenant,
+        )
+
     @property
     def installation_id(self) -> str:
         return str(self.installation.installation_id)
@@ -93,8 +119,10 @@ class ForgeClient:
 
         Raises ``forge_token_expired`` (nothing sent) when neither the
         invocation nor the store has one with ``FORGE_TOKEN_MARGIN`` s left,
-        ``url_not_allowed`` when ``apiBaseUrl`` is not on ``FORGE_API_HOSTS``.
+        ``url_not_allowed`` when ``apiBaseUrl`` is not on ``FORGE_API_HOSTS``,
+        ``forge_installation_uninstalled`` for an uninstalled installation.
         """
+        self._refuse_uninstalled()
         return ForgeSession(
             self.installation,
             self.api_base_url,
@@ -112,6 +140,7 @@ class ForgeClient:
         """
         if not account_id:
             raise ValueError("as_user() needs an accountId.")
+        self._refuse_uninstalled()
         return ForgeSession(
             self.installation,
             self.api_base_url,
@@ -120,6 +149,12 @@ class ForgeClient:
             raise_for_status=raise_for_status,
         )
 
+    def _refuse_uninstalled(self, method: str | None = None, url: str | None = None) -> None:
+        # On the row held, when a session is made and when it asks for a token; a
+        # long-running job re-reads the row (for_tenant) rather than keep one for ever.
+        if getattr(self.installation, "uninstalled_at", None) is not None:
+            raise _uninstalled(self.installation, method=method, url=url)
+
     # -- tokens --------------------------------------------------------------------
 
     def system_token(self, *, method: str | None = None, url: str | None = None) -> Choice:
@@ -127,6 +162,7 @@ class ForgeClient:
 
         ``method`` and ``url`` only name the call in the error.
         """
+        self._refuse_uninstalled(method, url)
         now = time.time()
         margin = float(connect_settings.FORGE_TOKEN_MARGIN)
         from_invocation = self._invocation_token("system_token", now, margin)
@@ -245,3 +281,15 @@ class ForgeClient:
                 installation=self.installation,
             )
         return ids.site_ari(str(product), str(cloud_id))
+
+
+def _uninstalled(installation: ForgeInstallation, **context: Any) -> ConnectClientError:
+    when = installation.uninstalled_at
+    return ConnectClientError(
+        "forge_installation_uninstalled",
+        f"Forge installation {installation.installation_id} was uninstalled"
+        + (f" at {when:%Y-%m-%dT%H:%M:%SZ}" if when else "")
+        + "; nothing was sent.",
+        installation=installation,
+        **context,
+    )

@@ -19,6 +19,11 @@ A stronger method may move a link to another tenant; a weaker one never does.
 Linking an installation to a tenant marks the tenant's other installations
 ``superseded_at`` (kept as history), except the one the tenant's latest signed
 install names, which only a signed install demotes.
+
+A tenant's Connect ``uninstalled`` marks its current installations
+``uninstalled_at`` (:func:`mark_tenant_uninstalled`); a later signed install
+clears that only on the installation whose id it names. The bulk run over
+unlinked installations is :mod:`.bulk_linking`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.db import transaction
+from django.db.models import F
 
 from ..models import AbstractTenant, ForgeInstallation, get_tenant_model
 from ..models.locking import lock_or_create
@@ -204,6 +210,59 @@ def link_connect_install(
         row, _ = lock_installation(installation_id, create_with={})
         assert row is not None
         changed = link(row, tenant, Method.CONNECT_INSTALL, when)
+        if row.uninstalled_at is not None:
+            # A signed install naming this very id proves it is installed again; a
+            # reinstall with another id leaves this row uninstalled (and superseded).
+            logger.info(
+                "forge installation %s installed again (signed install of %s)",
+                installation_id,
+                tenant.client_key,
+            )
+            row.uninstalled_at = None
+            changed = [*changed, "uninstalled_at"]
         if changed:
             row.save(update_fields=changed)
     return row
+
+
+def mark_tenant_uninstalled(tenant: AbstractTenant, *, now: float | None = None) -> list[str]:
+    """The tenant's Connect ``uninstalled``: its current Forge installations are uninstalled too.
+
+    Call it inside the uninstall's transaction (the tenant's row is locked).
+    Sets ``uninstalled_at`` on the tenant's linked installations that are
+    neither superseded nor uninstalled already; housekeeping and ``ForgeClient``
+    then leave them alone. Returns their installation ids.
+    """
+    rows = ForgeInstallation._default_manager.filter(
+        tenant_id=tenant.pk, superseded_at__isnull=True, uninstalled_at__isnull=True
+    )
+    marked = sorted(rows.values_list("installation_id", flat=True))
+    if marked:
+        ForgeInstallation._default_manager.filter(installation_id__in=marked).update(
+            uninstalled_at=as_datetime(now)
+        )
+        logger.info(
+            "forge installation(s) %s uninstalled with Connect tenant %s",
+            ", ".join(marked),
+            tenant.client_key,
+        )
+    return marked
+
+
+def current_installation(
+    tenant: AbstractTenant, *, active: bool = False
+) -> ForgeInstallation | None:
+    """The tenant's current Forge installation (``None``: none linked).
+
+    Not superseded and, with ``active``, not uninstalled. Where several
+    qualify, the one the tenant's latest signed install names, then the one
+    linked last.
+    """
+    rows = ForgeInstallation._default_manager.filter(
+        tenant_id=tenant.pk, superseded_at__isnull=True
+    )
+    if active:
+        rows = rows.filter(uninstalled_at__isnull=True)
+    found = list(rows.order_by(F("linked_at").desc(nulls_last=True), "-pk")[:10])
+    named = set(_named_by(tenant)) if tenant.installation_id else set()
+    return next((r for r in found if r.installation_id in named), found[0] if found else None)

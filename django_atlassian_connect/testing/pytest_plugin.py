@@ -31,6 +31,19 @@ Forge Remote (``django_atlassian_connect.testing.forge``):
           response = forge_client.get("/forge/me")
           assert response.json()["accountId"] == forge_client.account_id
 
+Connect-on-Forge (``django_atlassian_connect.testing.connect_on_forge``):
+
+- ``connect_on_forge``: one site installed both ways, ``connect_host`` and
+  ``forge_host`` made one site (one cloudId, one site URL, the same users);
+  its signed Connect ``installed`` carries the Forge ``installationId``, so
+  the installation is linked to the tenant when the fixture returns (and,
+  when your URLconf routes ``atlassian_connect_forge:lifecycle``, Forge's
+  ``avi:forge:installed:app`` was delivered too)::
+
+      def test_same_tenant(connect_on_forge):
+          response = connect_on_forge.forge_client.get("/forge/me")
+          assert response.json()["clientKey"] == connect_on_forge.tenant.client_key
+
 OAuth 2.0 (3LO) (``django_atlassian_connect.testing.oauth``):
 
 - ``oauth_server``: a started :class:`OAuthServer` (authorization server and
@@ -77,8 +90,16 @@ class _WithoutPytestDjango:
         pytest.fail(MISSING_PYTEST_DJANGO, pytrace=False)
 
 
+def _has_pytest_django(manager: pytest.PytestPluginManager) -> bool:
+    # By its entry point name ("django"), or loaded by module (-p pytest_django.plugin).
+    return manager.hasplugin("django") or any(
+        getattr(plugin, "__name__", "").startswith("pytest_django")
+        for plugin in manager.get_plugins()
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.hasplugin("django"):  # pytest-django's entry point name
+    if not _has_pytest_django(config.pluginmanager):
         config.pluginmanager.register(
             _WithoutPytestDjango(), "django_atlassian_connect.without_pytest_django"
         )
@@ -177,8 +198,7 @@ def connect_host(settings: Any) -> Iterator[Any]:
         install_keys.clear_memory_cache()
 
 
-@pytest.fixture
-def connect_tenant(connect_host: Any, db: None) -> Any:
+def _install(connect_host: Any) -> Any:
     """The app installed into ``connect_host`` (signed install); the tenant."""
     from django.urls import reverse
 
@@ -189,6 +209,12 @@ def connect_tenant(connect_host: Any, db: None) -> Any:
     descriptor_path = reverse("atlassian_connect:descriptor")
     connect_host.install(connect_settings.BASE_URL + descriptor_path)
     return get_tenant_model()._default_manager.get(client_key=connect_host.client_key)
+
+
+@pytest.fixture
+def connect_tenant(connect_host: Any, db: None) -> Any:
+    """The app installed into ``connect_host`` (signed install); the tenant."""
+    return _install(connect_host)
 
 
 @pytest.fixture
@@ -282,3 +308,45 @@ def linked_user(oauth_server: Any, db: None) -> Any:
     user.oauth_grant = linking.link_account(user, code, redirect_uri=redirect_uri)
     user.cloud_id = next(iter(oauth_server.state.sites))
     return user
+
+
+@pytest.fixture
+def connect_on_forge(connect_host: Any, forge_host: Any, db: None) -> Any:
+    """One site installed both ways (Connect-on-Forge), linked when it returns.
+
+    A :class:`~django_atlassian_connect.testing.connect_on_forge.ConnectOnForge`:
+    ``host``, ``platform``, ``installation`` (``installation_id``), ``tenant``,
+    ``connect_client`` and ``forge_client`` (the same user, ``account_id``).
+    """
+    from django.urls import NoReverseMatch, reverse
+
+    from django_atlassian_connect.testing.connect_on_forge import ConnectOnForge, share_site
+    from django_atlassian_connect.testing.forge import ForgeTestClient
+
+    installation = share_site(connect_host, forge_host)
+    tenant = _install(connect_host)  # its signed install names the installation: linked
+    try:
+        lifecycle = reverse("atlassian_connect_forge:lifecycle")
+    except NoReverseMatch:  # the project routes no Forge lifecycle: the first FIT records it
+        lifecycle = None
+    if lifecycle is not None:
+        # Forge's side of the install: the installation's apiBaseUrl and system token.
+        (attempt,) = forge_host.deliver_lifecycle(
+            "avi:forge:installed:app", installation, path=lifecycle, retries=0
+        )
+        if not attempt.ok:
+            body = getattr(attempt.response, "content", b"")[:500]
+            raise AssertionError(
+                f"connect_on_forge: POST {lifecycle} (avi:forge:installed:app) answered "
+                f"{attempt.status}: {body!r}"
+            )
+    account_id = next(iter(connect_host.accounts))
+    tenant.refresh_from_db()
+    return ConnectOnForge(
+        host=connect_host,
+        platform=forge_host,
+        installation=installation,
+        tenant=tenant,
+        connect_client=ConnectTestClient(connect_host, account_id),
+        forge_client=ForgeTestClient(forge_host, account_id, installation),
+    )

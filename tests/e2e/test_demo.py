@@ -49,7 +49,9 @@ def test_demo_walks_every_step():
         'WWW-Authenticate: Bearer realm="com.example.django-connect-demo", error="token_expired"',
         "401 secret_retired",
         "a page token afterwards: 401 tenant_uninstalled",
-        "All 14 steps behaved as expected",
+        "Generate the Forge manifest.yml of the app (Connect-on-Forge)",
+        "(--check passes)",
+        "All 15 steps behaved as expected",
     ):
         assert expected in out, f"{expected!r} missing from:\n{out}"
 

@@ -33,6 +33,7 @@ from .store import (
     record,
     record_refusal,
     store_secret,
+    uninstall_forge_installations,
 )
 from .verify import (
     check_not_replayed,
@@ -172,9 +173,9 @@ def uninstall(
         tenant.is_installed = False
         tenant.uninstalled_at = when
         tenant.save(update_fields=["is_installed", "uninstalled_at", "updated_at"])
-        record(
-            "uninstalled", payload, tenant=tenant, detail="uninstalled", token_issued_at=issued_at
-        )
+        gone = uninstall_forge_installations(tenant, now)
+        detail = "uninstalled" + (f"; forge {', '.join(gone)} uninstalled" if gone else "")
+        record("uninstalled", payload, tenant=tenant, detail=detail, token_issued_at=issued_at)
         after_commit(
             "uninstalled",
             lambda: signals.tenant_uninstalled.send(sender=type(tenant), tenant=tenant),

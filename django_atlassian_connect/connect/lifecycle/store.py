@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 
 from ...exceptions import ConnectAuthError
-from ...forge.linking import link_connect_install
+from ...forge.linking import link_connect_install, mark_tenant_uninstalled
 from ...models import (
     AbstractTenant,
     ForgeInstallation,
@@ -85,6 +85,15 @@ def link_forge_installation(
             installation_id[:80],
         )
         return None
+
+
+def uninstall_forge_installations(tenant: AbstractTenant, now: float | None) -> list[str]:
+    """Connect-on-Forge: the tenant's ``uninstalled`` ends its linked Forge installations too.
+
+    In the uninstall's transaction: housekeeping and ``ForgeClient`` skip them
+    from the commit on (``forge_installation_uninstalled``).
+    """
+    return mark_tenant_uninstalled(tenant, now=now)
 
 
 def record(
