@@ -31,6 +31,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "django_atlassian_connect.report_forge_tokens",
         "schedule": 3600.0,
     },
+    "atlassian-connect-report-silent-forge-installations": {
+        "task": "django_atlassian_connect.report_silent_forge_installations",
+        "schedule": 6 * 3600.0,
+    },
     "atlassian-connect-refresh-oauth-grants": {
         "task": "django_atlassian_connect.refresh_oauth_grants",
         "schedule": 600.0,

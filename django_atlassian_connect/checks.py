@@ -325,6 +325,20 @@ def check_forge_readiness(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     ]
 
 
+@register()
+def check_forge_contract_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """``E020``-``E022`` (:mod:`.forge.setting_checks`: IC template, contextIds form, absent
+    licence) and ``E023`` (``INSTALL_KEYS_URLS_BY_HOST``, Government Cloud install keys)."""
+    from .connect.install_keys import keys_map_problems
+    from .forge.setting_checks import setting_problems
+
+    try:
+        found = [*setting_problems(), *keys_map_problems()]
+    except ImproperlyConfigured:
+        return []  # check_settings reports it
+    return [Error(text, hint=hint, id=f"atlassian_connect.{code}") for code, text, hint in found]
+
+
 # -- OAuth 2.0 (3LO) -------------------------------------------------------------------------------
 
 _OAUTH_PAIR = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET")

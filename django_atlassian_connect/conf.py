@@ -63,7 +63,8 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a process trusts its snapshot of a tenant before one cheap check
     # (its updated_at) against the database; also the least time between two
     # such checks that refused tokens may trigger. Bounds how long another
-    # process's change takes to reach a process-local cache (LocMemCache).
+    # process's change takes to reach any process, with a shared cache too (whose
+    # version key is then read once per interval instead of on every request).
     "TENANT_CACHE_REVALIDATE": 1.0,
     # Context tokens whose signature this process checked, kept until they
     # expire (a front end sends one token many times); 0 turns this off.
@@ -137,7 +138,9 @@ DEFAULTS: dict[str, Any] = {
     # The contextIds form as_user() sends first: "site" (ari:cloud:<product>::site/<cloudId>)
     # or "workspace" (ari:cloud:<product>:<cloudId>:workspace/<cloudId>).
     "FORGE_CONTEXT_ARI_FORM": "site",
-    # What an absent licence on a FIT means, per environmentType ("licensed"/"unlicensed").
+    # What an absent licence on a FIT means, per environmentType ("licensed"/"unlicensed"):
+    # Forge sends app.license only to paid apps in PRODUCTION, never to free or unlisted
+    # apps or to DEVELOPMENT/STAGING; an environment not named here counts as unlicensed.
     "FORGE_ABSENT_LICENSE": {
         "PRODUCTION": "unlicensed",
         "STAGING": "licensed",
@@ -147,9 +150,16 @@ DEFAULTS: dict[str, Any] = {
     "FORGE_USER_BASED_BILLING": False,
     # Hours without any invocation after which an installation is reported silent.
     "FORGE_SILENT_AFTER_HOURS": 48,
+    # Data residency (realm migration) hooks: the dotted path of the project's
+    # forge.realm.RealmMigrationHandler subclass; None answers every hook 501.
+    "FORGE_REALM_MIGRATION_HANDLER": None,
     # Atlassian Government Cloud: install keys by the install baseUrl's host.
-    # Patterns (fnmatch) -> the install keys URL for that cloud.
-    "INSTALL_KEYS_URLS_BY_HOST": {},
+    # Patterns (fnmatch) -> the install keys URL for that cloud; default: the key
+    # server and site hosts Atlassian's "Adopt Forge from Connect on AGC" names.
+    "INSTALL_KEYS_URLS_BY_HOST": {
+        "*.atlassian-us-gov-mod.net": "https://connect-install-keys.atlassian-us-gov-mod.com",
+        "*.atlassian-us-gov-mod.com": "https://connect-install-keys.atlassian-us-gov-mod.com",
+    },
     # Calling Atlassian Cloud without Connect (OAuth 2.0 3LO, API tokens, service accounts):
     # Atlassian's authorization server (authorize, /oauth/token) and its API gateway
     # ({API_URL}/ex/{product}/{cloudId}); tests point these at 127.0.0.1.

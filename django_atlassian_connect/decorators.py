@@ -1,7 +1,8 @@
 """Token verification for plain Django views.
 
 - :func:`connect_jwt_required`: Connect JWTs (iframes, webhooks, context tokens);
-- :func:`forge_invocation_required`: Forge Invocation Tokens (Forge Remote).
+- :func:`forge_invocation_required`: Forge Invocation Tokens (Forge Remote);
+- :func:`forge_license_required`: the same, and a licensed site (and user).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from django.http import HttpRequest, HttpResponse
 from .connect.inbound import ConnectAuth, log_refusal, verify_request
 from .exceptions import ConnectAuthError, ForgeAuthError
 from .forge import invocation
+from .forge.access import ForgeAccessDenied, check_access
 from .forge.context import ForgeContext
 from .forge.events import admit
-from .responses import forge_refusal_response, refusal_response
+from .responses import error_response, forge_refusal_response, refusal_response
 
-__all__ = ["connect_jwt_required", "forge_invocation_required"]
+__all__ = ["connect_jwt_required", "forge_invocation_required", "forge_license_required"]
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
 
@@ -130,7 +132,11 @@ def _admit_forge(request: HttpRequest) -> HttpResponse | None:
     """Verify the FIT, then record it; ``None`` when admitted, else the refusal (logged).
 
     Nothing is written before the token verified: a refusal changes nothing.
+    A request another Forge decorator admitted already is not admitted twice
+    (a second admission would count its FIT as replayed).
     """
+    if getattr(request, "forge", None) is not None:
+        return None
     try:
         context: ForgeContext = invocation.verify_invocation(request)
         installation = admit(context, request)
@@ -164,11 +170,16 @@ def forge_invocation_required(view_func: ViewFunc) -> ViewFunc:
     ``async def`` views too (verification and recording run through
     ``sync_to_async``).
     """
+    return _forge_view(view_func, _admit_forge)
+
+
+def _forge_view(view_func: ViewFunc, admit: Callable[[HttpRequest], HttpResponse | None]) -> Any:
+    """``view_func`` behind ``admit`` (a refusal or ``None``), sync or async, CSRF-exempt."""
     wrapped: Any
     if iscoroutinefunction(view_func):
         # The JWKS cache and the installation row are sync-only in Django: a
         # worker thread does them, the view itself stays async.
-        admit_async = sync_to_async(_admit_forge, thread_sensitive=True)
+        admit_async = sync_to_async(admit, thread_sensitive=True)
 
         @wraps(view_func)
         async def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -181,7 +192,7 @@ def forge_invocation_required(view_func: ViewFunc) -> ViewFunc:
 
         @wraps(view_func)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            refusal = _admit_forge(request)
+            refusal = admit(request)
             if refusal is not None:
                 return refusal
             return view_func(request, *args, **kwargs)
@@ -189,4 +200,50 @@ def forge_invocation_required(view_func: ViewFunc) -> ViewFunc:
     wrapped.csrf_exempt = True
     # Read by connect_doctor and the checks (see connect_jwt_required).
     wrapped.connect_token_kind = "forge"
-    return wrapped  # type: ignore[no-any-return]
+    return wrapped
+
+
+def _admit_licensed(request: HttpRequest, user_access: bool | None) -> HttpResponse | None:
+    """The FIT (unless another Forge decorator verified it), then the licence."""
+    refusal = _admit_forge(request)
+    if refusal is not None:
+        return refusal
+    try:
+        check_access(request.forge, user_access=user_access)  # type: ignore[attr-defined]
+    except ForgeAccessDenied as denied:
+        return error_response(denied)  # 403: the token was fine, the entitlement is not
+    return None
+
+
+@overload
+def forge_license_required(view: ViewFunc) -> ViewFunc: ...
+@overload
+def forge_license_required(
+    view: None = None, *, user_access: bool | None = None
+) -> Callable[[ViewFunc], ViewFunc]: ...
+
+
+def forge_license_required(view: ViewFunc | None = None, *, user_access: bool | None = None) -> Any:
+    """Require a verified FIT of a licensed site (and user), for plain Django views::
+
+        @forge_license_required
+        def report(request):
+            request.forge.license_info      # ForgeLicense, or None (absent, counted licensed)
+            ...
+
+    Verifies the FIT as :func:`forge_invocation_required` does (stacked with
+    it, in either order, the FIT is admitted once), then runs
+    :func:`~django_atlassian_connect.forge.access.check_access`. Refusals of
+    the licence or user access are **403** ``{"detail", "code", "hint"}``
+    (``forge_license_inactive``, ``forge_license_missing``,
+    ``forge_user_access_denied``...), never 401: Forge reads a 401 as a bad
+    token. ``user_access``: check ``context.userAccess`` too (``None``:
+    ``FORGE_USER_BASED_BILLING`` decides). Works on ``async def`` views.
+    """
+
+    def decorator(view_func: ViewFunc) -> ViewFunc:
+        return _forge_view(view_func, lambda request: _admit_licensed(request, user_access))  # type: ignore[no-any-return]
+
+    if view is not None:
+        return decorator(view)
+    return decorator

@@ -22,6 +22,7 @@ from .connect.housekeeping import (
     verify_installations_batch,
 )
 from .forge.housekeeping import FORGE_TRIGGER_INTERVAL, report_forge_tokens
+from .forge.housekeeping import report_silent_installations as report_silent_forge_installations
 from .threelo.housekeeping import refresh_oauth_grants
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "refresh_access_tokens",
     "refresh_oauth_grants",
     "report_forge_tokens",
+    "report_silent_forge_installations",
     "verify_endpoint",
     "verify_installation",
     "verify_installations",

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from .authentication import forge_token_missing_failure, token_missing_failure
 from .connect.inbound import ConnectAuth, ConnectUser
+from .forge.access import ForgeAccessDenied, check_access
 from .forge.context import ForgeContext
 from .forge.principal import ForgePrincipal
+from .responses import error_body
 
-__all__ = ["IsConnectTenant", "IsConnectUser", "IsForgeInvocation"]
+__all__ = ["IsConnectTenant", "IsConnectUser", "IsForgeInvocation", "IsForgeLicensed"]
 
 
 class IsConnectTenant(BasePermission):
@@ -59,3 +62,37 @@ class IsForgeInvocation(BasePermission):
         if request.successful_authenticator is None:
             raise forge_token_missing_failure(request)
         return False
+
+
+class IsForgeLicensed(IsForgeInvocation):
+    """A verified Forge invocation whose site is licensed (and whose user has access).
+
+    ::
+
+        class Report(APIView):
+            authentication_classes = [ForgeInvocationAuthentication]
+            permission_classes = [IsForgeLicensed]
+
+    ``app.license.active`` decides (the deprecated ``isActive`` only when
+    ``active`` is absent); an absent licence means what ``FORGE_ABSENT_LICENSE``
+    says for the environment; with ``FORGE_USER_BASED_BILLING`` (or
+    ``user_access = True`` on a subclass) the user in session needs
+    ``context.userAccess.hasAccess``. Refusals are **403** with
+    ``{"detail", "code", "hint"}`` (``forge_license_inactive``, ...), never 401:
+    Forge reads a 401 as a bad token. No FIT at all is the 401 of
+    :class:`IsForgeInvocation`.
+    """
+
+    #: Check ``context.userAccess`` too; ``None``: ``FORGE_USER_BASED_BILLING`` decides.
+    user_access: bool | None = None
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        context = cast(ForgeContext, request.auth)  # the parent checked its type
+        try:
+            check_access(context, user_access=self.user_access)
+        except ForgeAccessDenied as denied:
+            # The body of every refusal of this package, not DRF's {"detail"} alone.
+            raise PermissionDenied(detail=error_body(denied)) from denied
+        return True

@@ -20,7 +20,7 @@ from django.http import JsonResponse
 from rest_framework import views as drf_views
 from rest_framework.response import Response
 
-from .codes import API_CODES
+from .codes import API_CODES, CODES
 from .conf import connect_settings
 from .exceptions import RETRY_AFTER as RETRY_AFTER  # re-exported
 from .exceptions import ConnectAuthError, ConnectClientError, ConnectError, ForgeAuthError
@@ -93,8 +93,10 @@ def client_error_status(exc: ConnectClientError) -> int:
     409: no usable token, nothing was sent (:data:`RELINK_CODES`); 404: the
     user's link does not cover this site (``oauth_site_not_linked``); 503: the
     product or an authorization server could not be reached, was rate-limited
-    or is backing off (:data:`UNAVAILABLE_CODES`); 502 for the rest, the
-    product's other errors included. Never 401: the caller's own credentials
+    or is backing off (:data:`UNAVAILABLE_CODES`); a code registered with a
+    status of its own answers it (``forge_installation_uninstalled``,
+    ``forge_installation_missing``: 409); 502 for the rest, the product's
+    other errors included. Never 401: the caller's own credentials
     were fine.
     """
     if exc.code in RELINK_CODES:
@@ -103,7 +105,10 @@ def client_error_status(exc: ConnectClientError) -> int:
         return 404
     if exc.code in UNAVAILABLE_CODES:
         return 503
-    return 502
+    # A refusal registered with a status of its own (forge_installation_uninstalled: 409);
+    # api_* statuses are the product's, answered as 502 above all else.
+    own = CODES[exc.code].status if exc.code in CODES and exc.code not in API_CODES else 0
+    return own or 502
 
 
 def retry_after(error: ConnectError | None = None) -> int:

@@ -32,6 +32,21 @@ lifecycle answer.
 - ``forge_upgraded(installation, context, event)``: ``avi:forge:upgraded:app``
   (major versions only), once per event; ``event.account_id`` is the
   upgrader, ``event.permissions`` the new scopes if Forge sent them.
+- ``forge_event(installation, event_type, payload, context, event)``: a Forge
+  product event (``POST /forge/events``), e.g. ``avi:jira:created:issue``;
+  ``payload`` is the event object (without ``retryContext``), ``event`` a
+  :class:`~django_atlassian_connect.forge.product_events.ForgeProductEvent`.
+  Unlike the others it is sent inside a transaction, once per event (Forge's
+  retries are recognised): a receiver that raises rolls its writes back and
+  the delivery is answered 500, so Forge's retry runs every receiver again.
+  Subscribe to one event type with
+  ``@forge_event_receiver("avi:jira:created:issue")``
+  (:mod:`django_atlassian_connect.forge.product_events`); enqueue slow work
+  with ``transaction.on_commit(lambda: task.delay(installation.pk, ...))``.
+- ``forge_pre_uninstall(installation, context)``: Forge's ``preUninstall``
+  reached ``POST /forge/pre-uninstall`` and stamped
+  ``installation.uninstalled_at``; sent once per installation. Delete the
+  installation's data (within 30 days) from here, through a Celery task.
 
 OAuth 2.0 (3LO) signals have ``sender`` (the ``OAuthGrant`` model), ``grant``
 (the row, committed; its tokens already wiped) and ``user`` (the Django user):
@@ -55,4 +70,6 @@ installation_verification_failed = Signal()
 forge_invoked = Signal()
 forge_installed = Signal()
 forge_upgraded = Signal()
+forge_event = Signal()
+forge_pre_uninstall = Signal()
 oauth_grant_revoked = Signal()

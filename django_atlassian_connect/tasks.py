@@ -135,6 +135,12 @@ def report_forge_tokens() -> dict[str, int]:
     return maintenance.report_forge_tokens()
 
 
+@shared_task(name="django_atlassian_connect.report_silent_forge_installations", ignore_result=False)
+def report_silent_forge_installations(hours: float | None = None) -> dict[str, int]:
+    """Warn about current Forge installations with no invocation for FORGE_SILENT_AFTER_HOURS."""
+    return maintenance.report_silent_forge_installations(hours)
+
+
 @shared_task(name="django_atlassian_connect.refresh_oauth_grants", ignore_result=False)
 def refresh_oauth_grants() -> dict[str, int]:
     """Refresh OAuth 2.0 (3LO) grants about to expire; keep unused ones alive (90-day limit).

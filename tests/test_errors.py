@@ -53,6 +53,10 @@ def test_the_code_groups_partition_the_registry():
         codes.API_CODES,
         codes.IMPERSONATION_CODES,
         codes.LINKING_CODES,
+        codes.FORGE_EVENT_CODES,
+        codes.ADOPTION_CODES,
+        codes.FORGE_LICENSING_CODES,
+        codes.REKEY_CODES,
         frozenset({"secret_undecryptable"}),
     ]
     assert sum(len(g) for g in groups) == len(CODES)

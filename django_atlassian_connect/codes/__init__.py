@@ -23,19 +23,27 @@ from __future__ import annotations
 
 from typing import Final
 
+from .adoption import ADOPTION, ADOPTION_CODES
 from .base import Code
+from .forge_adoption import FORGE_ADOPTION, FORGE_ADOPTION_CLIENT, REKEY_CODES
+from .forge_events import FORGE_EVENT_CODES, FORGE_EVENTS
+from .forge_licensing import FORGE_LICENSING
 from .linking import LINKING
 from .outbound import API, CLIENT, IMPERSONATION, SECRETS
 from .refusals import REFUSALS
 
 __all__ = [
+    "ADOPTION_CODES",
     "API_CODES",
     "CLIENT_CODES",
     "CODES",
+    "FORGE_EVENT_CODES",
+    "FORGE_LICENSING_CODES",
     "IMPERSONATION_CODES",
     "LINKING_CODES",
     "OAUTH_ERROR_CODES",
     "REFUSAL_CODES",
+    "REKEY_CODES",
     "Code",
     "api_code_for_status",
 ]
@@ -48,19 +56,25 @@ CODES: Final[dict[str, Code]] = {
     **API,
     **IMPERSONATION,
     **LINKING,
+    **ADOPTION,
+    **FORGE_ADOPTION,
+    **FORGE_EVENTS,
+    **FORGE_LICENSING,
 }
 
 #: Inbound refusals (:class:`~django_atlassian_connect.exceptions.ConnectAuthError`):
 #: the codes of 401/413/503 answers and ``connect_doctor``'s error-code table.
 REFUSAL_CODES: Final = frozenset(REFUSALS)
 #: Outbound calls refused before sending (``ConnectClientError``).
-CLIENT_CODES: Final = frozenset(CLIENT)
+CLIENT_CODES: Final = frozenset(CLIENT) | FORGE_ADOPTION_CLIENT
 #: The product's error answers (``ConnectAPIError``).
 API_CODES: Final = frozenset(API)
 #: Acting as a user (``ImpersonationError``).
 IMPERSONATION_CODES: Final = frozenset(IMPERSONATION)
 #: The 3LO link flow's own refusals (``threelo.views``: a callback answered 400).
 LINKING_CODES: Final = frozenset(LINKING)
+#: Forge licence and user-access refusals (403: IsForgeLicensed, forge_license_required).
+FORGE_LICENSING_CODES: Final = frozenset(FORGE_LICENSING)
 #: The token endpoint's own error strings we register as codes.
 OAUTH_ERROR_CODES: Final = frozenset(
     {

@@ -58,8 +58,12 @@ CLIENT: dict[str, Code] = {
         0,
         "No token acting as this user could be had; nothing was sent.",
         "The invocation's x-forge-oauth-user is for its own principal only; for another "
-        "user the offlineUserAuthToken mutation needs a fresh system token and the "
-        "read:app-user-token scope (see the errors the gateway returned).",
+        "user the offlineUserAuthToken mutation needs a fresh app system token and "
+        "impersonation allowed in the manifest: permissions.scopes in map form with "
+        "allowImpersonation: true on the scopes used (FORGE_OFFLINE_IMPERSONATION on, then "
+        "manage.py forge_manifest and a deploy the admin approves; read:app-user-token alone "
+        "is not enough), for an active user with access to the app (see the errors the "
+        "gateway returned, in gateway_messages).",
     ),
     # Service accounts (OAuth 2.0 client credentials, credentials.ServiceAccountClient).
     "service_account_refused": Code(

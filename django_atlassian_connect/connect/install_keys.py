@@ -1,7 +1,11 @@
 """Atlassian's install public keys, by ``kid``.
 
 Signed installs (RS256) name their key in the ``kid`` header. The PEM lives at
-``<INSTALL_KEYS_URL>/<kid>`` (staging sites: ``INSTALL_KEYS_STAGING_URL``).
+``<INSTALL_KEYS_URL>/<kid>`` (staging sites: ``INSTALL_KEYS_STAGING_URL``;
+Atlassian Government Cloud sites: the URL ``INSTALL_KEYS_URLS_BY_HOST`` maps
+their host to). The install's ``baseUrl`` is not verified when the key is
+fetched, so it only *selects* among configured URLs: no URL ever comes from
+the request or the token.
 Keys never change for a ``kid``, so they are cached (Django cache, then process
 memory); a cache that fails (Redis restarting) is logged and gone without: the
 key is downloaded. The ``kid`` is validated before it goes into a URL.
@@ -19,10 +23,12 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
 
 from .. import __version__
 from ..conf import connect_settings
 from ..exceptions import ConnectAuthError
+from ..http.targets import LOOPBACK_HOSTS
 
 logger = logging.getLogger("django_atlassian_connect")
 
@@ -52,13 +58,77 @@ def is_staging_host(base_url: str) -> bool:
     return any(fnmatch(host, pattern.lower()) for pattern in connect_settings.STAGING_PRODUCT_HOSTS)
 
 
-def key_url(kid: str, base_url: str) -> str:
-    root = (
-        connect_settings.INSTALL_KEYS_STAGING_URL
-        if is_staging_host(base_url)
-        else connect_settings.INSTALL_KEYS_URL
+def keys_url_by_host(base_url: str) -> str | None:
+    """The ``INSTALL_KEYS_URLS_BY_HOST`` URL whose pattern matches the host of ``base_url``.
+
+    Patterns are fnmatch patterns, compared in lower case; the first match wins.
+    """
+    mapping = connect_settings.INSTALL_KEYS_URLS_BY_HOST or {}
+    if not isinstance(mapping, dict):
+        raise ImproperlyConfigured(
+            'ATLASSIAN_CONNECT["INSTALL_KEYS_URLS_BY_HOST"] must be a dict of host pattern to '
+            f"install keys URL, not {type(mapping).__name__}."
+        )
+    host = (urlsplit(base_url).hostname or "").lower()
+    if not host:
+        return None
+    for pattern, url in mapping.items():
+        if fnmatch(host, str(pattern).lower()):
+            return str(url)
+    return None
+
+
+def keys_map_problems() -> list[tuple[str, str, str]]:
+    """``("E023", message, hint)`` for each unusable ``INSTALL_KEYS_URLS_BY_HOST`` entry."""
+    mapping = connect_settings.INSTALL_KEYS_URLS_BY_HOST
+    hint = (
+        'e.g. "INSTALL_KEYS_URLS_BY_HOST": {"*.atlassian-us-gov-mod.net": '
+        '"https://connect-install-keys.atlassian-us-gov-mod.com"}: host patterns (fnmatch) to '
+        "the https URL of the key server for those sites."
     )
-    return f"{root.rstrip('/')}/{validate_kid(kid)}"
+    if mapping is None:
+        return []
+    if not isinstance(mapping, dict):
+        return [("E023", f"INSTALL_KEYS_URLS_BY_HOST is a {type(mapping).__name__}.", hint)]
+    problems = []
+    for pattern, url in mapping.items():
+        try:
+            parts = urlsplit(url) if isinstance(url, str) else None
+        except ValueError:
+            parts = None
+        secure = parts is not None and (
+            parts.scheme == "https"
+            or (parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS)
+        )
+        if not isinstance(pattern, str) or not pattern.strip():
+            problems.append(
+                ("E023", f"INSTALL_KEYS_URLS_BY_HOST key {pattern!r} is no host.", hint)
+            )
+        elif parts is None or not parts.hostname or not secure or parts.query:
+            problems.append(
+                (
+                    "E023",
+                    f"INSTALL_KEYS_URLS_BY_HOST[{pattern!r}] = {str(url)[:100]!r} is not an "
+                    "https URL (plain http only on a loopback host): installs from those sites "
+                    "could not be verified.",
+                    hint,
+                )
+            )
+    return problems
+
+
+def keys_root(base_url: str) -> str:
+    """Where the install keys of a site live: by host, then staging, then INSTALL_KEYS_URL."""
+    by_host = keys_url_by_host(base_url)
+    if by_host:
+        return by_host
+    if is_staging_host(base_url):
+        return str(connect_settings.INSTALL_KEYS_STAGING_URL)
+    return str(connect_settings.INSTALL_KEYS_URL)
+
+
+def key_url(kid: str, base_url: str) -> str:
+    return f"{keys_root(base_url).rstrip('/')}/{validate_kid(kid)}"
 
 
 def _check_pem(text: str, url: str) -> str:

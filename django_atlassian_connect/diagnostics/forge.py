@@ -93,6 +93,8 @@ def _settings_facts() -> dict[str, Any]:
         "FORGE_API_HOSTS": list(connect_settings.FORGE_API_HOSTS),
         "FORGE_LEEWAY": leeway(),
         "FORGE_IC_JWKS_URL_TEMPLATE": connect_settings.FORGE_IC_JWKS_URL_TEMPLATE,
+        "FORGE_OFFLINE_IMPERSONATION": connect_settings.FORGE_OFFLINE_IMPERSONATION,
+        "FORGE_CONTEXT_ARI_FORM": connect_settings.FORGE_CONTEXT_ARI_FORM,
     }
 
 
@@ -365,6 +367,18 @@ def _check_headers(report: Report, names: set[str], claims: Mapping[str, Any]) -
             INFO,
             f"No user in session (no principal): Forge never sends {USER_HEADER} then "
             "(triggers, events, backend calls); as_user(account_id) uses an offline token.",
+        )
+    if USER_HEADER not in names and not connect_settings.FORGE_OFFLINE_IMPERSONATION:
+        report.add(
+            "offline_impersonation_off",
+            WARNING,
+            f"This call carried no {USER_HEADER}, so as_user() asks the gateway for an offline "
+            "token, and FORGE_OFFLINE_IMPERSONATION is off: the manifest forge_manifest writes "
+            "allows no impersonation, and the gateway answers 'Could not load permissions'.",
+            hint='Set ATLASSIAN_CONNECT["FORGE_OFFLINE_IMPERSONATION"] = True, regenerate the '
+            "manifest (manage.py forge_manifest: permissions.scopes in map form with "
+            "allowImpersonation: true) and deploy it; read:app-user-token alone is not enough.",
+            cause="offline_impersonation_off",
         )
     if "x-b3-traceid" not in names:
         report.add(

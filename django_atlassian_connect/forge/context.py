@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ids
+from .licensing import ClaimShapeError, ForgeLicense, UserAccess, parse_license, parse_user_access
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -106,8 +107,65 @@ class ForgeContext:
 
     @property
     def license_active(self) -> bool | None:
-        """``app.license.active`` (or the deprecated ``isActive``); ``None``: no license."""
-        if self.license is None:
+        """``app.license.active`` (else the deprecated ``isActive``); ``None``: no licence,
+        or one that is not of the documented shape (:attr:`license_info` says why)."""
+        try:
+            found = self.license_info
+        except ClaimShapeError:
             return None
-        value = self.license.get("active", self.license.get("isActive"))
-        return bool(value) if value is not None else None
+        return found.active if found is not None else None
+
+    @property
+    def license_info(self) -> ForgeLicense | None:
+        """``app.license`` typed (active, capability_set, is_evaluation, trial_end_date...);
+        ``None`` when the token carries none (free apps, DEVELOPMENT and STAGING).
+
+        Raises :class:`~.licensing.ClaimShapeError` when a field has the wrong type.
+        """
+        return parse_license(_dict(self.claims.get("app")).get("license"))
+
+    @property
+    def user_access(self) -> UserAccess | None:
+        """``context.userAccess`` (enabled, has_access): UI invocations of an app with
+        user-based billing; ``None`` otherwise. Raises :class:`~.licensing.ClaimShapeError`."""
+        return parse_user_access(self.context.get("userAccess"))
+
+    @property
+    def installation_contexts(self) -> tuple[InstallationContext, ...]:
+        """``app.installation.contexts``: one per product the installation covers."""
+        app = _dict(self.claims.get("app"))
+        items = _dict(app.get("installation")).get("contexts")
+        if not isinstance(items, list):
+            return ()
+        return tuple(
+            InstallationContext.from_claim(item) for item in items if isinstance(item, dict)
+        )
+
+    @property
+    def workspace_id(self) -> str | None:
+        """The Bitbucket workspace: ``context.workspaceId`` (its braces dropped), else the
+        ``workspaceId`` of a Bitbucket installation context; ``None`` for Jira and Confluence."""
+        given = _str(self.context.get("workspaceId"))
+        if given:
+            return given.strip("{}") or None
+        return next((c.workspace_id for c in self.installation_contexts if c.workspace_id), None)
+
+
+@dataclass(frozen=True)
+class InstallationContext:
+    """One ``app.installation.contexts`` item: a product the installation covers."""
+
+    name: str | None
+    api_base_url: str | None
+    cloud_id: str | None = None  # Jira and Confluence
+    workspace_id: str | None = None  # Bitbucket
+
+    @classmethod
+    def from_claim(cls, item: Mapping[str, Any]) -> InstallationContext:
+        workspace = _str(item.get("workspaceId"))
+        return cls(
+            name=_str(item.get("name")),
+            api_base_url=_str(item.get("apiBaseUrl")),
+            cloud_id=_str(item.get("cloudId")),
+            workspace_id=workspace.strip("{}") if workspace else None,
+        )

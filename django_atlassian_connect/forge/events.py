@@ -6,7 +6,9 @@
   refusal writes nothing.
 - :func:`parse_lifecycle`: the body of ``avi:forge:installed:app`` /
   ``avi:forge:upgraded:app`` (spec 2.3), top level or under ``payload``,
-  checked against the FIT (the source of truth for the installation).
+  checked against the FIT (the source of truth for the installation); a body
+  without ``eventType`` (the payload Forge's events reference documents) is
+  read as installed or upgraded from its shape (:func:`infer_lifecycle_type`).
 - :func:`announce_once`: ``forge_installed`` / ``forge_upgraded`` once per
   event, however often Forge retries it.
 
@@ -152,23 +154,64 @@ def event_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body or b"")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise EventBodyError(f"The lifecycle body is not JSON ({type(exc).__name__}).") from exc
+        raise EventBodyError(f"The event body is not JSON ({type(exc).__name__}).") from exc
     if not isinstance(data, dict):
-        raise EventBodyError(f"The lifecycle body is JSON {type(data).__name__}, not an object.")
+        raise EventBodyError(f"The event body is JSON {type(data).__name__}, not an object.")
     payload = data.get("payload")
     if isinstance(payload, dict):
         data = payload
     return data
 
 
+#: Fields only an upgrade carries (``previousApp``/``upgrade``: seen in other Forge payloads).
+_UPGRADE_FIELDS = ("upgraderAccountId", "permissions", "previousApp", "upgrade")
+
+
+def infer_lifecycle_type(data: dict[str, Any]) -> tuple[str, str] | None:
+    """``(event type, why)`` of a body without ``eventType``; ``None``: not a lifecycle shape.
+
+    Forge's events reference documents the installed and upgraded payloads
+    without ``eventType`` (a function receives it apart). A body with an ``id``
+    or an ``app`` object is one of them: upgraded when it carries a field only
+    an upgrade has, else installed (recording an installation twice is harmless).
+    """
+    if not isinstance(data.get("id"), str) and not isinstance(data.get("app"), dict):
+        return None
+    for name in _UPGRADE_FIELDS:
+        if name in data:
+            return UPGRADED, f"its {name} field"
+    if "installerAccountId" in data:
+        return INSTALLED, "its installerAccountId field"
+    return INSTALLED, "no field only an upgrade carries"
+
+
 def parse_lifecycle(body: bytes, context: ForgeContext) -> ForgeLifecycleEvent:
-    """The lifecycle event of a verified delivery, or :class:`EventBodyError`.
+    """The lifecycle event of a verified delivery, or :class:`EventBodyError`."""
+    return lifecycle_event(event_object(body), context)
+
+
+def lifecycle_event(data: dict[str, Any], context: ForgeContext) -> ForgeLifecycleEvent:
+    """The lifecycle event of a body object (:func:`event_object`), or :class:`EventBodyError`.
 
     For installed and upgraded, the body's ``id`` (a bare uuid) must name the
-    FIT's installation; other event types are read as they come.
+    FIT's installation; other event types are read as they come. Without
+    ``eventType`` the type is inferred from the shape (:func:`infer_lifecycle_type`).
     """
-    data = event_object(body)
     event_type = data.get("eventType")
+    if event_type is None:
+        inferred = infer_lifecycle_type(data)
+        if inferred is None:
+            raise EventBodyError(
+                "The lifecycle body has no eventType, nor the shape of a lifecycle event "
+                "(an id or an app object) to infer it from."
+            )
+        event_type, why = inferred
+        logger.info(
+            "forge lifecycle body for %s has no eventType: read as %s from %s",
+            context.installation_id,
+            event_type,
+            why,
+        )
     if not isinstance(event_type, str) or not event_type:
         raise EventBodyError("The lifecycle body has no eventType.")
     installation_id = context.installation_id

@@ -320,11 +320,14 @@ def installations_running_out(
     """Current installations whose stored system token expires within ``within`` seconds.
 
     Includes those whose token already expired and those that never had one;
-    superseded installations are left out. Soonest first, none-yet first of all.
+    superseded and uninstalled installations are left out (no trigger will
+    come for them). Soonest first, none-yet first of all.
     """
     cutoff = as_datetime(now) + timedelta(seconds=within)
     return (
-        ForgeInstallation._default_manager.filter(superseded_at__isnull=True)
+        ForgeInstallation._default_manager.filter(
+            superseded_at__isnull=True, uninstalled_at__isnull=True
+        )
         .filter(Q(system_token_expires_at__isnull=True) | Q(system_token_expires_at__lt=cutoff))
         .order_by(F("system_token_expires_at").asc(nulls_first=True), "pk")
     )

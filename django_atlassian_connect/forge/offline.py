@@ -19,6 +19,12 @@ The mutation answers its errors with HTTP 200 (``errors[].message``, or
 ``success: false``); every failure is a ``ConnectClientError`` with the code
 ``forge_user_token_unavailable`` and the gateway's messages in
 ``gateway_messages``. No token appears in a log line, a message or a repr.
+
+``contextIds`` names the site in one of two forms (:mod:`.context_ids`): the
+form learnt for the installation, else ``FORGE_CONTEXT_ARI_FORM``, first; on
+the gateway's "Could not load permissions ... contextIds" answer the other
+form once, and the one that worked is remembered. When neither works, the
+error's hint names the prerequisites (:func:`impersonation_hint`).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from ..conf import connect_settings
 from ..exceptions import ConnectClientError
 from ..http import new_session, product_message
 from ..http.token_cache import SharedTokenCache
+from . import context_ids
 
 __all__ = [
     "MUTATION",
@@ -44,6 +51,7 @@ __all__ = [
     "forget_offline_token",
     "get_offline_token",
     "graphql_url",
+    "impersonation_hint",
     "request_offline_token",
 ]
 
@@ -127,10 +135,74 @@ def _session() -> requests.Session:
     return new_session(retry_methods={"POST"})
 
 
+def impersonation_hint(tried: list[str]) -> str:
+    """The prerequisites of offline impersonation, after the gateway refused every form."""
+    off = not connect_settings.FORGE_OFFLINE_IMPERSONATION
+    return (
+        f"The gateway could not load the app's impersonation permissions for "
+        f"contextIds {', '.join(tried)}. Offline impersonation needs the manifest's "
+        "permissions.scopes in map form with allowImpersonation: true on each scope the "
+        "calls use (read:app-user-token alone is not enough)"
+        + (
+            ': FORGE_OFFLINE_IMPERSONATION is off, so set ATLASSIAN_CONNECT["FORGE_OFFLINE_'
+            'IMPERSONATION"] = True and regenerate the manifest (manage.py forge_manifest)'
+            if off
+            else ""
+        )
+        + ", then forge deploy: changed scopes are a major version a site admin must approve. "
+        "The user must have access to the app and be active (not an app user), and no scope "
+        "that needs the user's consent (read:me) can be used offline."
+    )
+
+
 def request_offline_token(
     installation: Any, account_id: str, *, system_token: str, context_id: str
 ) -> OfflineToken:
-    """One ``offlineUserAuthToken`` mutation; no cache."""
+    """An ``offlineUserAuthToken`` mutation; no cache.
+
+    ``context_id``: the installation's site ARI. A site (or workspace) ARI is
+    sent in the form learnt for the installation or configured, then once in
+    the other form if the gateway cannot load permissions for the first; any
+    other ARI is sent as given.
+    """
+    installation_id = str(installation.installation_id)
+    site = context_ids.split_context_ari(context_id)
+    if site is None:
+        return _mutation(installation, account_id, system_token, context_id)
+    forms = context_ids.forms_to_try(installation_id)
+    tried: list[str] = []
+    for form in forms:
+        ari = context_ids.context_ari(form, *site)
+        tried.append(ari)
+        try:
+            found = _mutation(installation, account_id, system_token, ari)
+        except ConnectClientError as exc:
+            if not context_ids.is_permissions_refusal(exc.context.get("gateway_messages", ())):
+                raise
+            if len(tried) < len(forms):
+                logger.info(
+                    "forge offline token: the gateway refused contextIds %s for %s; trying %s",
+                    ari,
+                    installation_id,
+                    forms[len(tried)],
+                )
+                continue
+            raise ConnectClientError(
+                "forge_user_token_unavailable",
+                exc.detail,
+                hint=impersonation_hint(tried),
+                **{**exc.context, "context_ids_tried": tried},
+            ) from exc
+        if form != forms[0]:
+            context_ids.remember(installation_id, form)
+        return found
+    raise AssertionError("unreachable: every form returns or raises")  # pragma: no cover
+
+
+def _mutation(
+    installation: Any, account_id: str, system_token: str, context_id: str
+) -> OfflineToken:
+    """One ``offlineUserAuthToken`` mutation with ``contextIds = [context_id]``."""
     installation_id = str(installation.installation_id)
     url = graphql_url(str(installation.api_base_url))
     context: dict[str, Any] = {
@@ -139,6 +211,7 @@ def request_offline_token(
         "installation": installation,
         "account_id": account_id,
         "gateway_messages": [],
+        "context_ids_tried": [context_id],
     }
     subject = f"No offline token acting as {account_id} on installation {installation_id}"
     body: dict[str, Any] = {

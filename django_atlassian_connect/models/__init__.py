@@ -9,11 +9,13 @@ subclass of :class:`AbstractTenant` (before the first migration) and use
 - :mod:`.secrets`: ``SharedSecret`` (the history), ``AccessToken``;
 - :mod:`.lifecycle`: ``LifecycleEvent``, ``SeenLifecycleToken``;
 - :mod:`.forge`: ``ForgeInstallation``;
+- :mod:`.realm`: ``ForgeRealmMigration`` (data residency migrations of one);
 - :mod:`.oauth`: ``OAuthGrant``, ``OAuthSite`` (OAuth 2.0 3LO account links).
 """
 
 from .forge import ForgeInstallation
 from .lifecycle import LifecycleEvent, SeenLifecycleToken
+from .realm import ForgeRealmMigration
 from .secrets import AccessToken, SharedSecret
 from .swappable import TENANT_MODEL
 from .tenants import AbstractTenant, ProductType, Tenant, get_tenant_model
@@ -24,6 +26,7 @@ __all__ = [
     "AbstractTenant",
     "AccessToken",
     "ForgeInstallation",
+    "ForgeRealmMigration",
     "LifecycleEvent",
     "OAuthGrant",
     "OAuthSite",

@@ -5,14 +5,18 @@
 - ``GET /forge/myself?as=app|user`` (plain view, ``@forge_invocation_required``):
   Jira's ``/rest/api/3/myself`` through the API gateway, as the app (the
   newest app system token) or as the user in session (this call's
-  ``x-forge-oauth-user`` token).
+  ``x-forge-oauth-user`` token);
+- ``GET /forge/licensed`` (DRF, :class:`IsForgeLicensed`): ``{"licensed": true}``
+  for a site whose licence is active; otherwise a 403 with a code
+  (``forge_license_inactive``, ``forge_license_missing``...), never a 401.
 
 Errors of the outbound call are answered as JSON ``{"detail", "code", "hint"}``,
 never a 500, and never a 401 (Forge reads a 401 as "your FIT was refused"):
 
 - 409: no usable token, nothing was sent (``forge_token_expired``,
   ``forge_user_token_unavailable``): the next invocation or hourly trigger
-  brings one, or there is no user in session;
+  brings one, or there is no user in session; or the installation was
+  uninstalled (``forge_installation_uninstalled``, the gateway not called);
 - 503 with ``Retry-After``: the product rate-limited us (or its 429 backoff,
   ``rate_limited_backoff``, still runs: ``Retry-After`` is what is left of it)
   or could not be reached (``network_error``);
@@ -39,7 +43,7 @@ from django_atlassian_connect.decorators import forge_invocation_required
 from django_atlassian_connect.exceptions import ConnectAPIError, ConnectClientError
 from django_atlassian_connect.forge.client import ForgeClient
 from django_atlassian_connect.forge.context import ForgeContext
-from django_atlassian_connect.permissions import IsForgeInvocation
+from django_atlassian_connect.permissions import IsForgeInvocation, IsForgeLicensed
 from django_atlassian_connect.responses import error_response
 
 logger = logging.getLogger("connect_demo")
@@ -63,6 +67,19 @@ class ForgeMeView(APIView):
                 "environmentType": context.environment_type,
             }
         )
+
+
+class ForgeLicensedView(APIView):
+    """``GET /forge/licensed``: 200 ``{"licensed": true}`` only for a licensed site.
+
+    ``IsForgeLicensed`` refuses with 403 and a code (the FIT itself was fine).
+    """
+
+    authentication_classes = [ForgeInvocationAuthentication]
+    permission_classes = [IsForgeLicensed]
+
+    def get(self, request: Any) -> Response:
+        return Response({"licensed": True})
 
 
 def _client_error(exc: ConnectClientError) -> JsonResponse:

@@ -28,6 +28,8 @@ CONNECT_FORGE_JWKS_URL            Forge's signing keys (default the production J
 CONNECT_FORGE_API_HOSTS           comma-separated hosts allowed in app.apiBaseUrl
                                   (api.atlassian.com); a loopback host listed may use http
 CONNECT_FORGE_JWKS_MIN_REFRESH    least seconds between JWKS refetches an unknown kid triggers (60)
+CONNECT_FORGE_PRODUCT             jira / confluence: the product of the Connect modules in the
+                                  manifest manage.py forge_manifest writes (default: --product)
 
 OAuth 2.0 (3LO) account linking, off unless CONNECT_OAUTH_CLIENT_ID is set; without it
 the /oauth/... URLs do not exist (404). Django's login is at /accounts/login/:
@@ -185,6 +187,8 @@ ATLASSIAN_CONNECT = {
     ),
     "FORGE_API_HOSTS": env_list("CONNECT_FORGE_API_HOSTS", "api.atlassian.com"),
     "FORGE_JWKS_MIN_REFRESH": int(os.environ.get("CONNECT_FORGE_JWKS_MIN_REFRESH", "60")),
+    # manage.py forge_manifest: the product of connectModules (None: pass --product).
+    "FORGE_PRODUCT": os.environ.get("CONNECT_FORGE_PRODUCT") or None,
     # OAuth 2.0 (3LO): None keeps it off (no /oauth/... URLs, see urls.py). The
     # callback is CONNECT_BASE_URL + "/oauth/callback" (register it in the console).
     "OAUTH_CLIENT_ID": os.environ.get("CONNECT_OAUTH_CLIENT_ID") or None,

@@ -23,6 +23,7 @@ if settings.ATLASSIAN_CONNECT.get("FORGE_APP_ID"):
         path("forge/", include("django_atlassian_connect.forge.urls")),
         path("forge/me", forge_views.ForgeMeView.as_view(), name="forge-me"),
         path("forge/myself", forge_views.forge_myself, name="forge-myself"),
+        path("forge/licensed", forge_views.ForgeLicensedView.as_view(), name="forge-licensed"),
     ]
 
 # OAuth 2.0 (3LO) account linking only when configured (CONNECT_OAUTH_CLIENT_ID).

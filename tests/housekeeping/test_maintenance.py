@@ -95,6 +95,7 @@ def test_tasks_run_the_same_functions(rotated, rsps):
         tasks.refresh_access_tokens.name,
         tasks.refresh_oauth_grants.name,
         tasks.report_forge_tokens.name,
+        tasks.report_silent_forge_installations.name,
         tasks.verify_installations.name,
     }
 

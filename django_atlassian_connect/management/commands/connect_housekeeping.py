@@ -12,6 +12,7 @@ JOBS: dict[str, Callable[[], Any]] = {
     "purge_seen_tokens": maintenance.purge_seen_tokens,
     "verify_installations": maintenance.verify_installations,
     "report_forge_tokens": maintenance.report_forge_tokens,
+    "report_silent_forge_installations": maintenance.report_silent_forge_installations,
     "refresh_oauth_grants": maintenance.refresh_oauth_grants,
 }
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
     help = (
         "Run housekeeping without Celery: refresh impersonation tokens, purge retired "
         "secret material, forget expired lifecycle tokens, verify installations, warn about Forge "
-        "installations whose system token runs out, refresh OAuth 2.0 (3LO) grants (the same "
+        "installations whose system token runs out or that went silent, refresh OAuth 2.0 (3LO) grants (the same "
         "functions the Celery tasks run)."
     )
 

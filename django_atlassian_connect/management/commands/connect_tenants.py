@@ -5,6 +5,8 @@ from django.db.models import Prefetch
 
 from django_atlassian_connect.checks import CONNECT_END_OF_SUPPORT
 from django_atlassian_connect.http import ratelimit
+from django_atlassian_connect.management.link_report import write_link_report
+from django_atlassian_connect.management.silent_report import write_silent_report
 from django_atlassian_connect.models import ForgeInstallation, get_tenant_model
 
 NOT_READY = f"not ready for Connect end of support ({CONNECT_END_OF_SUPPORT})"
@@ -39,6 +41,26 @@ class Command(BaseCommand):
             f"without one is marked '{NOT_READY}'",
         )
         parser.add_argument(
+            "--link",
+            action="store_true",
+            help="link every unlinked Forge installation that can be (signed install, app "
+            "property, unique cloudId) and print one line per installation",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="with --link: say what it would do, change nothing",
+        )
+        parser.add_argument(
+            "--silent",
+            nargs="?",
+            const="",
+            default=None,
+            metavar="HOURS",
+            help="with --forge: list the current Forge installations with no invocation for "
+            "HOURS (default FORGE_SILENT_AFTER_HOURS) instead of the tenants",
+        )
+        parser.add_argument(
             "--rate-limits",
             action="store_true",
             help="end each line with the rate limit the site last reported (remaining/limit, "
@@ -53,6 +75,11 @@ class Command(BaseCommand):
         rate_limits: bool = False,
         **options: Any,
     ) -> None:
+        if options.get("link") or options.get("dry_run"):
+            listing = {"--all": all, "--forge": forge, "--rate-limits": rate_limits}
+            return write_link_report(self.stdout, options, listing)
+        if options.get("silent") is not None:
+            return write_silent_report(self.stdout, options["silent"])
         tenants = get_tenant_model()._default_manager.order_by("base_url")
         if not all:
             tenants = tenants.filter(is_installed=True)

@@ -2,8 +2,9 @@
 
 It lets tests drive an app's Forge Remote support over real HTTP: FITs signed
 with keys a local JWKS server publishes, an API gateway that accepts only the
-OAuth tokens it issued, UI invocations, lifecycle events with Forge's retries
-and the hourly scheduled trigger::
+OAuth tokens it issued, UI invocations, lifecycle and product events with
+Forge's retries, the hourly scheduled trigger, preUninstall (``uninstall``)
+and the data residency hooks (``realm_hook``, ``migrate_realm``)::
 
     from django_atlassian_connect.testing.forge import ForgePlatform
 

@@ -1,9 +1,11 @@
 """What the platform sends the remote besides the FIT: trace headers, event
-bodies, and the retry loop of events (spec §2.1-§2.3).
+bodies, and the retry loops (spec §2.1-§2.3).
 
-An event that fails (non-2xx, a timeout, a network error) is delivered again
-up to ``retries`` times, each time with a fresh FIT and a ``retryContext``
-saying why the previous attempt failed.
+An event (lifecycle or product) that fails (non-2xx, a timeout, a network
+error) is delivered again up to ``retries`` times, each time with a fresh FIT
+and a ``retryContext`` saying why the previous attempt failed. preUninstall
+is sent once. A realm-migration hook is retried twice on a non-2xx answer,
+unless the answer carries an ``errorResponseCode``.
 """
 
 from __future__ import annotations
@@ -128,6 +130,113 @@ def deliver_with_retries(
         status = None if response is None else response.status_code
         attempts.append(DeliveryAttempt(number, sent, status, reason, error, response))
         if reason is None:
+            break
+        if retry_delay and number < retries:
+            time.sleep(retry_delay)
+    return attempts
+
+
+# -- product events, preUninstall, realm migration hooks ---------------------------------------
+
+ISSUE_CREATED = "avi:jira:created:issue"
+PRE_UNINSTALL_TIMEOUT = 55.0  # preUninstall: 55 s, one attempt, failures ignored
+#: The realm-migration hooks' timeout is not documented; this one is a guess.
+REALM_TIMEOUT = 25.0
+REALM_RETRIES = 2  # "retried up to 2 times after the initial call", 5 s apart
+READY_TO_COMMIT = "ready-to-commit"
+
+
+def product_event_body(
+    event_type: str,
+    installation: Installation,
+    account_id: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A product event as Forge's events reference documents it: ``eventType``, the
+    user who caused it (``atlassianId``) and its object; issue events get an issue."""
+    body: dict[str, Any] = {"eventType": event_type}
+    if account_id is not None:
+        body["atlassianId"] = account_id
+    if event_type.endswith(":issue") and "issue" not in fields:
+        number = secrets.randbelow(9000) + 1000
+        body["issue"] = {
+            "id": str(10000 + number),
+            "key": f"EX-{number}",
+            "fields": {
+                "summary": "A simulated issue",
+                "issuetype": {"id": "10001", "name": "Story"},
+                "project": {"id": "10000", "key": "EX"},
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime()),
+            },
+        }
+        if account_id is not None:
+            body["associatedUsers"] = [{"accountId": account_id}]
+    body.update(fields)
+    return body
+
+
+def pre_uninstall_body(installation: Installation, module_key: str) -> dict[str, Any]:
+    """As a preUninstall function receives it; ``contextToken`` means nothing to an app."""
+    return {
+        "context": {"cloudId": installation.cloud_id, "moduleKey": module_key},
+        "contextToken": "simulated." + secrets.token_urlsafe(24),
+    }
+
+
+def realm_body(
+    phase: str,
+    migration_id: int,
+    location: str,
+    start: float,
+    hours: float,
+) -> dict[str, Any] | None:
+    """The body of a realm-migration hook (``status`` has none: its id is in the query)."""
+    if phase == "status":
+        return None
+    if phase in ("commit", "rollback"):
+        return {"migrationId": migration_id}
+
+    def iso(moment: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(moment))
+
+    return {
+        "startTime": iso(start),
+        "endTime": iso(start + hours * 3600),
+        "location": location,
+        "migrationId": migration_id,
+    }
+
+
+def error_response_code(response: Any) -> str | None:
+    """The ``errorResponseCode`` of a remote's answer: it stops the migration's retries."""
+    try:
+        body = response.json()
+    except (ValueError, AttributeError):
+        return None
+    code = body.get("errorResponseCode") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def deliver_once(send: Callable[[dict[str, Any]], Any], body: dict[str, Any]) -> DeliveryAttempt:
+    """One attempt, no retry (preUninstall): its outcome, failures included."""
+    response, reason, error = _outcome(send, body)
+    status = None if response is None else response.status_code
+    return DeliveryAttempt(0, body, status, reason, error, response)
+
+
+def deliver_realm_hook(
+    send: Callable[[], Any], *, retries: int = REALM_RETRIES, retry_delay: float = 0.0
+) -> list[DeliveryAttempt]:
+    """One hook, retried on a non-2xx answer without ``errorResponseCode`` (not on one with it).
+
+    The real service pauses 5 s between attempts; ``retry_delay`` defaults to none.
+    """
+    attempts: list[DeliveryAttempt] = []
+    for number in range(retries + 1):
+        response, reason, error = _outcome(lambda body: send(), {})
+        status = None if response is None else response.status_code
+        attempts.append(DeliveryAttempt(number, {}, status, reason, error, response))
+        if reason is None or (response is not None and error_response_code(response)):
             break
         if retry_delay and number < retries:
             time.sleep(retry_delay)

@@ -5,7 +5,9 @@ Each call goes through the same steps: record it, apply an injected failure
 (``routes.py``), check the bearer token, answer. Only tokens this gateway
 issued are accepted, each until its own expiry; a token of one installation
 used on another installation's cloudId is a 403. Refusals name their reason
-in ``detail`` (the real gateway says less).
+in ``detail`` (the real gateway says less). The ``offlineUserAuthToken``
+mutation follows :attr:`ApiGateway.impersonation` (``impersonation.py``):
+which ``contextIds`` forms it takes, and whether the app may impersonate.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from ..server import LocalHTTPServer
+from . import impersonation
+from .impersonation import ImpersonationPolicy
 from .records import Directory, Installation
 from .routes import Call, route
 from .tokens import SYSTEM, USER, IssuedToken, TokenIssuer
@@ -43,7 +47,10 @@ class ApiGateway(LocalHTTPServer):
     as ``{"method", "path", "query", "token_kind", "token", "installation_id",
     "account_id", "status", "detail"}`` where ``token_kind`` is ``system``,
     ``user``, ``offline``, ``unknown`` (not ours) or ``None`` (no bearer) and
-    ``token`` is the token's fingerprint.
+    ``token`` is the token's fingerprint; an ``offlineUserAuthToken`` call also
+    logs the ``context_ids`` it sent. ``impersonation`` is the
+    :class:`~.impersonation.ImpersonationPolicy` of that mutation (default: the
+    site form only, impersonation allowed).
     """
 
     def __init__(self, directory: Directory, tokens: TokenIssuer | None = None) -> None:
@@ -53,6 +60,7 @@ class ApiGateway(LocalHTTPServer):
         self.log: list[dict[str, Any]] = []
         self._failures: list[Reply] = []
         self._lock = threading.Lock()
+        self.impersonation = ImpersonationPolicy()
 
     # -- what a test uses ------------------------------------------------------
 
@@ -98,6 +106,10 @@ class ApiGateway(LocalHTTPServer):
             "installation_id": record.installation_id if record else None,
             "account_id": record.account_id if record else None,
         }
+        if request.path == "/graphql":
+            sent = impersonation.requested_context_ids(request.json())
+            if sent is not None:
+                entry["context_ids"] = sent
         try:
             reply = self._respond(request, token, record)
         except Refused as refusal:
@@ -132,6 +144,10 @@ class ApiGateway(LocalHTTPServer):
             record = self._authorise(request, token, record, installation)
             installation = installation or self.directory.installation(record.installation_id)
         call = Call(request, params, installation, record, self.directory, self.tokens)
+        if request.path == "/graphql":
+            offline = impersonation.answer(call, self.impersonation)
+            if offline is not None:
+                return offline
         return target.handler(call)
 
     def _authorise(

@@ -8,7 +8,10 @@ attack test change or remove any claim on the way::
              overrides={"aud": "x", "app.apiBaseUrl": "https://evil.example"},
              drop=["jti", "app.installationId"])
 
-Dotted names reach into nested objects.
+Dotted names reach into nested objects. Licences and user-based billing:
+``license=paid_license(active=False)`` sets ``app.license`` (see also
+:func:`trial_license`), ``user_access=user_access(has_access=False)`` sets
+``context.userAccess`` of a UI invocation.
 """
 
 from __future__ import annotations
@@ -51,6 +54,19 @@ def paid_license(**changes: Any) -> dict[str, Any]:
     return license_claim
 
 
+def trial_license(trial_end: str = "2027-06-08T00:00:00.000Z", **changes: Any) -> dict[str, Any]:
+    """A paid licence under evaluation: ``isEvaluation`` and a ``trialEndDate``.
+
+    ``trial_end`` may be ISO 8601 or, as older examples show, epoch milliseconds.
+    """
+    return paid_license(**{"isEvaluation": True, "trialEndDate": trial_end, **changes})
+
+
+def user_access(*, has_access: bool = True, enabled: bool = True) -> dict[str, Any]:
+    """A ``context.userAccess`` claim (user-based billing): ``{"enabled", "hasAccess"}``."""
+    return {"enabled": enabled, "hasAccess": has_access}
+
+
 def fit_claims(
     *,
     app_id: str,
@@ -63,6 +79,7 @@ def fit_claims(
     app_version: str = "1.0.0",
     extension: Mapping[str, Any] | None = None,
     license: Mapping[str, Any] | None = None,
+    user_access: Mapping[str, Any] | None = None,
     now: float | None = None,
     lifetime: int = LIFETIME,
 ) -> dict[str, Any]:
@@ -71,7 +88,9 @@ def fit_claims(
     UI calls carry the full module ``context`` (with ``siteUrl``) and, when a
     user is in session, ``principal``. Events and scheduled triggers run as
     module type ``core:endpoint`` with a context of ``cloudId`` and
-    ``moduleKey`` only; function calls carry no context.
+    ``moduleKey`` only; function calls carry no context. ``license`` is the
+    ``app.license`` claim (``None``: a free app); ``user_access`` the
+    ``context.userAccess`` of a UI call (Forge sends it on UI calls only).
     """
     if kind not in KINDS:
         raise ValueError(f"kind is one of {KINDS}, not {kind!r}")
@@ -108,6 +127,8 @@ def fit_claims(
             "moduleKey": module_key,
             "extension": dict(extension) if extension is not None else {"type": module_type},
         }
+        if user_access is not None:
+            claims["context"]["userAccess"] = dict(user_access)
     elif kind in ("event", "scheduled"):
         claims["context"] = {"cloudId": installation.cloud_id, "moduleKey": module_key}
     if principal is not None:

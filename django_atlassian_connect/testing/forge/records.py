@@ -46,6 +46,8 @@ class Installation:
     #: the Connect ``clientKey`` of the same site, if the app also runs on Connect there
     connect_client_key: str | None = None
     installer_account_id: str | None = None
+    #: set by the platform's uninstall: Forge invokes an uninstalled installation no more
+    uninstalled: bool = False
 
     @property
     def id(self) -> str:
@@ -135,6 +137,22 @@ class Directory:
         self.installations[installation.id] = installation
         return installation
 
+    def reinstall(self, ref: Installation | str | None = None) -> Installation:
+        """The app installed again on an uninstalled installation's site: a new id (spec §6)."""
+        old = self.installation(ref)
+        if not old.uninstalled:
+            raise AssertionError(f"{old.id} is installed: uninstall it first")
+        installation = Installation(
+            product=old.product,
+            cloud_id=old.cloud_id,
+            site_url=old.site_url,
+            api_base_url=old.api_base_url,
+            connect_client_key=old.connect_client_key,
+            installer_account_id=old.installer_account_id,
+        )
+        self.installations[installation.id] = installation
+        return installation
+
     def installation(self, ref: Installation | str | None = None) -> Installation:
         """An installation by object, ARI or bare uuid; ``None`` means the first one."""
         if isinstance(ref, Installation):
@@ -150,4 +168,6 @@ class Directory:
             raise AssertionError(f"no installation {ref!r} on the simulated platform") from None
 
     def by_cloud_id(self, cloud_id: str) -> Installation | None:
-        return next((i for i in self.installations.values() if i.cloud_id == cloud_id), None)
+        """The installed installation of a site (after a reinstall, the new one)."""
+        found = [i for i in self.installations.values() if i.cloud_id == cloud_id]
+        return next((i for i in reversed(found) if not i.uninstalled), found[-1] if found else None)

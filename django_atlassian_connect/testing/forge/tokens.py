@@ -34,6 +34,8 @@ class IssuedToken:
     issued_at: float
     exp: int  # the claim inside the token
     expires_at: float  # when the gateway stops accepting it (earlier once expired by a test)
+    #: offline tokens: the ``contextIds`` item the mutation accepted (which ARI form)
+    context_id: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -69,7 +71,13 @@ class TokenIssuer:
         self._lock = threading.Lock()
 
     def issue(
-        self, kind: str, installation_id: str, account_id: str | None = None, ttl: int | None = None
+        self,
+        kind: str,
+        installation_id: str,
+        account_id: str | None = None,
+        ttl: int | None = None,
+        *,
+        context_id: str | None = None,
     ) -> IssuedToken:
         if kind not in KINDS:
             raise ValueError(f"kind is one of {KINDS}, not {kind!r}")
@@ -91,7 +99,9 @@ class TokenIssuer:
                 "jti": secrets.token_hex(16),
             }
             token = jwt.encode(payload, self._secret, algorithm="HS256")
-            record = IssuedToken(token, kind, installation_id, account_id, now, exp, float(exp))
+            record = IssuedToken(
+                token, kind, installation_id, account_id, now, exp, float(exp), context_id
+            )
             self.issued[token] = record
             return record
 

@@ -1,6 +1,8 @@
 """Run a simulated site: ``python -m django_atlassian_connect.testing.host --help``."""
 
+import sys
+
 from .cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
