@@ -267,3 +267,27 @@ def test_access_tokens_show_as_fingerprints_and_verification_is_read_only(instal
     staff.post(admin_url("tenant", "change", tenant.pk), {"verification_status": "ok"})
     tenant.refresh_from_db()
     assert tenant.verification_status == ""
+
+
+def test_forge_installation_page_shows_uninstall_and_realm_migrations_read_only(staff):
+    from django.utils import timezone
+
+    from django_atlassian_connect.models import ForgeInstallation, ForgeRealmMigration
+
+    row = ForgeInstallation.objects.create(
+        installation_id="ari:cloud:ecosystem::installation/admin-1",
+        cloud_id="c-1",
+        uninstalled_at=timezone.now(),
+    )
+    ForgeRealmMigration.objects.create(
+        installation=row, migration_id="mig-42", location="EU", state="started"
+    )
+    changelist = staff.get(
+        admin_url("forgeinstallation", "changelist") + "?uninstalled_at__isnull=False"
+    )
+    assert changelist.status_code == 200 and row.installation_id in changelist.content.decode()
+    page = staff.get(admin_url("forgeinstallation", "change", row.pk)).content.decode()
+    assert "uninstalled" in page.lower()
+    assert "mig-42" in page and "EU" in page
+    # Read-only: no form field to change the migration, no add row.
+    assert 'name="realm_migrations-0-state"' not in page

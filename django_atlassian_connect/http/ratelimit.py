@@ -56,11 +56,11 @@ from .ratelimit_headers import RateLimitState, iso, parse_headers, rate_limited_
 
 __all__ = [
     "DEFAULT_BACKOFF",
-    "forget_process_memory",
     "Backoff",
     "RateLimitState",
     "clear",
     "describe",
+    "forget_process_memory",
     "get_backoff",
     "get_state",
     "housekeeping_deferral",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -211,3 +213,35 @@ def example_app(
             app.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             app.process.kill()
+
+
+def forge_env(forge: Any, min_refresh: int = 60) -> dict[str, str]:
+    """The example project's environment for a simulated Forge platform."""
+    return {
+        "CONNECT_FORGE_APP_ID": forge.app_id,
+        "CONNECT_FORGE_JWKS_URL": forge.jwks_url,
+        "CONNECT_FORGE_API_HOSTS": ",".join(forge.api_hosts),
+        "CONNECT_FORGE_JWKS_MIN_REFRESH": str(min_refresh),
+    }
+
+
+def stop(app: ExampleApp) -> None:
+    app.process.terminate()
+    try:
+        app.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        app.process.kill()
+
+
+@contextlib.contextmanager
+def forge_example_app(workdir: Path, site: Any, forge: Any) -> Iterator[ExampleApp]:
+    """The example project on 127.0.0.1, installed into nothing yet, wired to the simulated
+    Connect ``site`` (install keys, authorization server) and Forge platform ``forge``
+    (whose remote it becomes); stopped on exit."""
+    env = {"CONNECT_AUTHORIZATION_SERVER_URL": site.url, **forge_env(forge)}
+    example = start_example_app(workdir, site.keys_url, env)
+    forge.remote_base_url = example.base_url
+    try:
+        yield example
+    finally:
+        stop(example)

@@ -7,7 +7,6 @@ site installs it with the same installationId (Connect-on-Forge).
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ import requests
 from django_atlassian_connect.testing.forge import ForgePlatform
 from django_atlassian_connect.testing.host import ConnectHost
 
-from .conftest import ExampleApp, start_example_app
+from .conftest import ExampleApp, forge_env, forge_example_app, start_example_app, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -27,23 +26,6 @@ COUNT_ROWS = (
     "from django_atlassian_connect.models import ForgeInstallation; "
     "print(ForgeInstallation.objects.filter(**{kwargs}).count())"
 )
-
-
-def forge_env(forge: ForgePlatform, min_refresh: int = 60) -> dict[str, str]:
-    return {
-        "CONNECT_FORGE_APP_ID": forge.app_id,
-        "CONNECT_FORGE_JWKS_URL": forge.jwks_url,
-        "CONNECT_FORGE_API_HOSTS": ",".join(forge.api_hosts),
-        "CONNECT_FORGE_JWKS_MIN_REFRESH": str(min_refresh),
-    }
-
-
-def stop(app: ExampleApp) -> None:
-    app.process.terminate()
-    try:
-        app.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        app.process.kill()
 
 
 def rows(app: ExampleApp, installation_id: str | None = None) -> int:
@@ -69,13 +51,8 @@ def forge() -> Iterator[ForgePlatform]:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, site, forge) -> Iterator[ExampleApp]:
-    env = {"CONNECT_AUTHORIZATION_SERVER_URL": site.url, **forge_env(forge)}
-    example = start_example_app(tmp_path_factory.mktemp("forge"), site.keys_url, env)
-    forge.remote_base_url = example.base_url
-    try:
+    with forge_example_app(tmp_path_factory.mktemp("forge"), site, forge) as example:
         yield example
-    finally:
-        stop(example)
 
 
 @pytest.fixture(scope="module")

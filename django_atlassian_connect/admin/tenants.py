@@ -1,11 +1,4 @@
-"""Admin: tenants with their secret history and lifecycle log, read-only.
-
-Secrets, access tokens, Forge app system tokens and OAuth 2.0 (3LO) tokens are never displayed:
-only fingerprints and timestamps. Uninstalling is soft, as the product's ``uninstalled`` callback
-is: the admin marks tenants uninstalled and keeps their rows. Deleting a
-tenant for good (its secrets, access tokens and data with it) is a separate,
-superuser-only action behind Django's confirmation page, and it is logged.
-"""
+"""The tenants' admin: secret history, access tokens, lifecycle log, Forge links."""
 
 from __future__ import annotations
 
@@ -19,31 +12,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import crypto
-from .http import ratelimit
-from .models import (
-    AccessToken,
-    ForgeInstallation,
-    LifecycleEvent,
-    OAuthGrant,
-    OAuthSite,
-    SharedSecret,
-    Tenant,
-)
+from .. import crypto
+from ..http import ratelimit
+from ..models import AccessToken, ForgeInstallation, LifecycleEvent, SharedSecret, Tenant
+from .common import ReadOnlyInline, SystemTokenStatus
 
 logger = logging.getLogger("django_atlassian_connect")
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class SharedSecretInline(ReadOnlyInline):
@@ -67,17 +41,6 @@ class LifecycleEventInline(ReadOnlyInline):
     fields = ("received_at", "event_type", "accepted", "status_code", "error_code", "detail")
     readonly_fields = fields
     max_num = 0
-
-
-class SystemTokenStatus:
-    @admin.display(description="app system token")
-    def system_token_status(self, obj: ForgeInstallation) -> str:
-        """The stored token's fingerprint and expiry, never the token."""
-        fingerprint = obj.system_token_fingerprint
-        if fingerprint is None:
-            return "-"
-        expires = obj.system_token_expires_at
-        return f"{fingerprint} until {expires:%Y-%m-%d %H:%M:%S}" if expires else fingerprint
 
 
 class ForgeInstallationInline(SystemTokenStatus, ReadOnlyInline):
@@ -255,130 +218,3 @@ class LifecycleEventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # The audit trail of every delivery; the replay check reads the accepted ones.
         return False
-
-
-@admin.register(ForgeInstallation)
-class ForgeInstallationAdmin(SystemTokenStatus, admin.ModelAdmin):
-    """Read-only: rows come from verified invocations and signed installs only.
-
-    The app system token shows as its fingerprint and expiry.
-    """
-
-    list_display = (
-        "installation_id",
-        "product",
-        "cloud_id",
-        "environment_type",
-        "tenant",
-        "link_method",
-        "last_seen_at",
-        "system_token_status",
-        "superseded_at",
-    )
-    list_filter = ("product", "environment_type", "link_method")
-    list_select_related = ("tenant",)
-    search_fields = ("installation_id", "cloud_id", "site_url", "tenant__client_key")
-    ordering = ("-last_seen_at", "-pk")
-    fields = (
-        "installation_id",
-        "app_id",
-        "environment_type",
-        "environment_id",
-        "product",
-        "cloud_id",
-        "api_base_url",
-        "site_url",
-        "tenant",
-        "link_method",
-        "linked_at",
-        "first_seen_at",
-        "last_seen_at",
-        "superseded_at",
-        "system_token_status",
-        "system_token_received_at",
-    )
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The history of a tenant's installation ids: kept, as lifecycle events are.
-        return False
-
-
-class OAuthSiteInline(ReadOnlyInline):
-    model = OAuthSite
-    fields = ("cloud_id", "name", "url", "scopes", "tenant", "forge_installation", "updated_at")
-    readonly_fields = fields
-
-
-@admin.register(OAuthGrant)
-class OAuthGrantAdmin(admin.ModelAdmin):
-    """Read-only: grants come from users' consent only. Tokens show as fingerprints.
-
-    Deleting a grant (superusers) disconnects the account: the user links it again.
-    """
-
-    list_display = (
-        "user",
-        "account_name",
-        "account_id",
-        "status",
-        "access_expires_at",
-        "refresh_token_issued_at",
-        "consented_at",
-        "last_used_at",
-    )
-    list_filter = ("status",)
-    list_select_related = ("user",)
-    search_fields = ("account_id", "account_name", "sites__cloud_id", "sites__url")
-    ordering = ("-updated_at", "-pk")
-    fields = (
-        "user",
-        "account_id",
-        "account_name",
-        "status",
-        "status_changed_at",
-        "last_error",
-        "scopes",
-        "access_token_status",
-        "refresh_token_status",
-        "refresh_token_issued_at",
-        "consented_at",
-        "last_used_at",
-        "created_at",
-        "updated_at",
-    )
-    readonly_fields = fields
-    inlines = [OAuthSiteInline]
-
-    @admin.display(description="access token")
-    def access_token_status(self, obj: OAuthGrant) -> str:
-        """The stored access token's fingerprint and expiry, never the token."""
-        fingerprint = obj.access_token_fingerprint
-        if fingerprint is None:
-            return "-"
-        expires = obj.access_expires_at
-        return f"{fingerprint} until {expires:%Y-%m-%d %H:%M:%S}" if expires else fingerprint
-
-    @admin.display(description="refresh token")
-    def refresh_token_status(self, obj: OAuthGrant) -> str:
-        """The stored refresh token's fingerprint and when it lapses, never the token."""
-        fingerprint = obj.refresh_token_fingerprint
-        if fingerprint is None:
-            return "-"
-        ends = obj.refresh_token_expires_at
-        return f"{fingerprint}, lapses {ends:%Y-%m-%d} unless refreshed" if ends else fingerprint
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
