@@ -86,7 +86,7 @@ def main_rows(r: dict[str, dict[str, Any]]) -> list[list[str]]:
         [
             "Database queries per authenticated request, warm",
             "0",
-            "`tests/test_tenant_cache.py` asserts it with `django_assert_num_queries(0)`",
+            "`tests/connect/test_tenant_cache.py` asserts it with `django_assert_num_queries(0)`",
             "0",
             "met",
         ],

@@ -23,6 +23,10 @@ from django_atlassian_connect.testing import (
     request_token,
 )
 
+# The Forge platform fixtures live in tests/forge_support.py; the doctor helpers in
+# tests/doctor_support.py (still importable from here for modules that import them so).
+from tests.forge_support import forge_settings, platform  # noqa: F401
+
 APP_BASE_URL = "https://app.example.com"
 APP_KEY = "com.example.tests"
 ACCOUNT = "5b10ac8d82e05b22cc7d4ef5"
@@ -301,44 +305,6 @@ def jira(settings: Any, live_server: Any) -> Iterator[Any]:
         yield host
 
 
-def run_doctor_streams(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    """Run ``connect_doctor``: (exit status, stdout, stderr). A finding or a usage error
-    raises CommandError (returncode 1 or 2): its message, which the shell shows on stderr,
-    is added to stderr. ``stdin`` is what a ``-`` argument reads."""
-    import contextlib
-    import io
-    from unittest import mock
-
-    from django.core.management import CommandError, call_command
-
-    out, err = io.StringIO(), io.StringIO()
-    given = (
-        contextlib.nullcontext() if stdin is None else mock.patch("sys.stdin", io.StringIO(stdin))
-    )
-    with given:
-        try:
-            call_command("connect_doctor", *args, stdout=out, stderr=err)
-            status = 0
-        except CommandError as exc:
-            status = exc.returncode
-            err.write(str(exc))
-    return status, out.getvalue(), err.getvalue()
-
-
-def run_doctor(*args: str) -> tuple[int, str]:
-    """Run ``connect_doctor``: (exit status, output). A finding raises CommandError(returncode=1)."""
-    status, out, _ = run_doctor_streams(*args)
-    return status, out
-
-
-def run_doctor_json(*args: str) -> tuple[int, dict]:
-    """``run_doctor`` with ``--json``: (exit status, report)."""
-    import json
-
-    status, text = run_doctor(*args, "--json")
-    return status, json.loads(text)
-
-
 @pytest.fixture
 def eager_worker(monkeypatch: Any) -> Iterator[list[Any]]:
     """Celery in eager mode, and the job behaving as it does on a worker (fanning out).
@@ -365,37 +331,3 @@ def eager_worker(monkeypatch: Any) -> Iterator[list[Any]]:
     monkeypatch.setattr(tasks, "group", recording_group)
     yield dispatched
     previous.set_current()
-
-
-@pytest.fixture(scope="module")
-def platform() -> Iterator[Any]:
-    """A simulated Forge platform for a test module: one Jira installation on
-    ``https://acme.atlassian.net`` and one account, Ada. Tests that verify its tokens
-    use ``forge_settings``."""
-    from django_atlassian_connect.testing.forge import ForgePlatform
-
-    with ForgePlatform() as forge:
-        forge.add_installation("jira", site_url="https://acme.atlassian.net")
-        forge.add_account("Ada", "ada@example.com")
-        yield forge
-
-
-@pytest.fixture
-def forge_settings(settings: Any, platform: Any) -> Iterator[None]:
-    """ATLASSIAN_CONNECT pointed at ``platform``; the JWKS caches empty, its JWKS healthy."""
-    from django.core.cache import cache
-
-    from django_atlassian_connect.forge import jwks
-
-    cache.clear()
-    jwks.clear_memory_cache()
-    platform.jwks.fault = None
-    settings.ATLASSIAN_CONNECT = {
-        **settings.ATLASSIAN_CONNECT,
-        "FORGE_APP_ID": platform.app_id,
-        "FORGE_JWKS_URL": platform.jwks_url,
-        "FORGE_API_HOSTS": platform.api_hosts,
-        "FORGE_JWKS_MIN_REFRESH": 60,
-    }
-    yield
-    jwks.clear_memory_cache()

@@ -25,7 +25,7 @@ from django_atlassian_connect.checks import INCLUDE_LINE
 from django_atlassian_connect.exceptions import ConnectAPIError
 from django_atlassian_connect.models import Tenant
 from django_atlassian_connect.qsh import hash_canonical_request
-from tests.conftest import run_doctor, run_doctor_json
+from tests.doctor_support import run_doctor, run_doctor_json
 
 APP_KEY = "com.example.tests"
 RENAMED = "com.example.renamed"

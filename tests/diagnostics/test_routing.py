@@ -11,7 +11,7 @@ from django_atlassian_connect.authentication import (
     ConnectJWTAuthentication,
 )
 from tests import doctor_views
-from tests.conftest import run_doctor_json
+from tests.doctor_support import run_doctor_json
 
 pytestmark = pytest.mark.urls("tests.doctor_views")
 

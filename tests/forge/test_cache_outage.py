@@ -14,9 +14,9 @@ import pytest
 from django_atlassian_connect.forge import jwks
 from django_atlassian_connect.forge.installations import stored_system_token
 from django_atlassian_connect.models import ForgeInstallation
-from tests.forge.test_views import INSTALLED, Received
+from tests.forge.views_support import INSTALLED, Received
 
-pytestmark = [pytest.mark.urls("tests.forge.test_views"), pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.urls("tests.forge.forge_urls"), pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from django.core.cache import caches
 
 from django_atlassian_connect.forge.installations import MAX_TOKEN_LIFETIME, stored_system_token
 from django_atlassian_connect.models import ForgeInstallation
-from tests.forge.test_views import Received, event_headers, snapshot
+from tests.forge.views_support import Received, event_headers, snapshot
 
-pytestmark = [pytest.mark.urls("tests.forge.test_views"), pytest.mark.django_db]
+pytestmark = [pytest.mark.urls("tests.forge.forge_urls"), pytest.mark.django_db]
 
 
 def forged_system_token(exp: float) -> str:

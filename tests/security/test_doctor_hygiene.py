@@ -32,7 +32,7 @@ from django_atlassian_connect.connect import impersonation, tenant_cache
 from django_atlassian_connect.connect.client import ConnectClient
 from django_atlassian_connect.connect.descriptor import build_descriptor
 from django_atlassian_connect.testing.host.state import SecretRecord
-from tests.conftest import run_doctor_streams
+from tests.doctor_support import run_doctor_streams
 from tests.security.vault import MYSELF, Vault
 
 pytestmark = [pytest.mark.django_db, pytest.mark.security]
