@@ -222,9 +222,7 @@ def load_run(
 
     ``rotate=(header, values)``: each request carries the next value of that
     header (round robin), e.g. a new token per request."""
-    import re
     import shutil
-    import subprocess
     import tempfile
 
     wrk = shutil.which("wrk")
@@ -245,23 +243,36 @@ def load_run(
                 out.write("\n".join(rotate[1]) + "\n")
             env.update(WRK_ROTATE_HEADER=rotate[0], WRK_ROTATE_FILE=values)
             args += ["-s", script]
-        out = subprocess.run(
-            pinned([*args, url], cpus),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=seconds + 60,
-            env=env,
-        ).stdout
+        return run_wrk([*args, url], url, cpus=cpus, seconds=seconds, env=env)
+
+
+def run_wrk(
+    command: list[str], where: str, *, cpus: str | None, seconds: float, env: dict[str, str]
+) -> tuple[float, int]:
+    """Run a wrk ``command`` pinned to ``cpus``: ``(requests per second, requests completed)``.
+
+    Any non-2xx answer or timeout is an error (``where`` names the URL in it).
+    """
+    import re
+    import subprocess
+
+    out = subprocess.run(
+        pinned(command, cpus),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+        env=env,
+    ).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     timeouts = re.search(r"timeout (\d+)", out)
     if non_2xx or (timeouts and int(timeouts.group(1))):
-        raise RuntimeError(f"failed requests at {url}:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        raise RuntimeError(f"failed requests at {where}:\n{out}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     count = re.search(r"(\d+) requests in", out)
-    if match is None or count is None:
+    if rate is None or count is None:
         raise RuntimeError(f"cannot read wrk's answer:\n{out}")
-    return float(match.group(1)), int(count.group(1))
+    return float(rate.group(1)), int(count.group(1))
 
 
 def python_load(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from benchmarks.common import (
     free_port,
     fresh_context_tokens,
     pinned,
+    run_wrk,
     stop_process,
     wait_for,
 )
@@ -65,23 +65,8 @@ def wrk(base: str, load: Load, *, seconds: float, cpus: str | None) -> tuple[flo
         env["WRK_POOL_FILE"] = str(load.pool)
         if load.pool_header:
             env["WRK_POOL_HEADER"] = load.pool_header
-    out = subprocess.run(
-        pinned([*args, base + load.target], cpus),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 60,
-        env=env,
-    ).stdout
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    timeouts = re.search(r"timeout (\d+)", out)
-    if non_2xx or (timeouts and int(timeouts.group(1))):
-        raise RuntimeError(f"failed requests at {base}{load.target[:60]}:\n{out}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    count = re.search(r"(\d+) requests in", out)
-    if rate is None or count is None:
-        raise RuntimeError(f"cannot read wrk's answer:\n{out}")
-    return float(rate.group(1)), int(count.group(1))
+    where = base + load.target[:60]
+    return run_wrk([*args, base + load.target], where, cpus=cpus, seconds=seconds, env=env)
 
 
 def loads(tmp: Path) -> dict[str, Load]:
