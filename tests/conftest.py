@@ -13,18 +13,18 @@ import pytest
 import responses
 from django.test import Client
 
-from django_atlassian_connect.connect import install_keys, tenant_cache
-from django_atlassian_connect.http import ratelimit
+from django_atlassian_connect.connect import install_keys
 from django_atlassian_connect.testing import (
     InstallKeyPair,
     InstallKeyServer,
     context_token,
     install_token,
     request_token,
+    reset_caches,
 )
 
 # The Forge platform fixtures live in tests/forge_support.py; the doctor helpers in
-# tests/doctor_support.py (still importable from here for modules that import them so).
+# tests/doctor_support.py.
 from tests.forge_support import forge_settings, platform  # noqa: F401
 
 APP_BASE_URL = "https://app.example.com"
@@ -51,12 +51,10 @@ def _connect_settings(settings: Any, key_server: InstallKeyServer) -> Iterator[N
     settings.ATLASSIAN_CONNECT = conf
     key_server.fail_with = None
     key_server.garbage = False
-    install_keys.clear_memory_cache()
-    tenant_cache.clear_process_memory()
     from django.core.cache import cache
 
     cache.clear()
-    ratelimit.forget_process_memory()  # the cache it remembers writing to is empty now
+    reset_caches()  # keys, tenant snapshots, verified tokens, rate-limit writes: as users do
     yield
     install_keys.clear_memory_cache()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
@@ -22,12 +23,18 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+def token_status(
+    fingerprint: str | None, when: datetime | None, shown: str = "{} until {:%Y-%m-%d %H:%M:%S}"
+) -> str:
+    """A stored token as the admin shows it: its fingerprint and ``when`` it ends, never the
+    token; ``-`` when there is none."""
+    if fingerprint is None:
+        return "-"
+    return shown.format(fingerprint, when) if when else fingerprint
+
+
 class SystemTokenStatus:
     @admin.display(description="app system token")
     def system_token_status(self, obj: ForgeInstallation) -> str:
         """The stored token's fingerprint and expiry, never the token."""
-        fingerprint = obj.system_token_fingerprint
-        if fingerprint is None:
-            return "-"
-        expires = obj.system_token_expires_at
-        return f"{fingerprint} until {expires:%Y-%m-%d %H:%M:%S}" if expires else fingerprint
+        return token_status(obj.system_token_fingerprint, obj.system_token_expires_at)

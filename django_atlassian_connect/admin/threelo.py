@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from ..models import OAuthGrant, OAuthSite
-from .common import ReadOnlyInline
+from .common import ReadOnlyInline, token_status
 
 
 class OAuthSiteInline(ReadOnlyInline):
@@ -60,20 +60,16 @@ class OAuthGrantAdmin(admin.ModelAdmin):
     @admin.display(description="access token")
     def access_token_status(self, obj: OAuthGrant) -> str:
         """The stored access token's fingerprint and expiry, never the token."""
-        fingerprint = obj.access_token_fingerprint
-        if fingerprint is None:
-            return "-"
-        expires = obj.access_expires_at
-        return f"{fingerprint} until {expires:%Y-%m-%d %H:%M:%S}" if expires else fingerprint
+        return token_status(obj.access_token_fingerprint, obj.access_expires_at)
 
     @admin.display(description="refresh token")
     def refresh_token_status(self, obj: OAuthGrant) -> str:
         """The stored refresh token's fingerprint and when it lapses, never the token."""
-        fingerprint = obj.refresh_token_fingerprint
-        if fingerprint is None:
-            return "-"
-        ends = obj.refresh_token_expires_at
-        return f"{fingerprint}, lapses {ends:%Y-%m-%d} unless refreshed" if ends else fingerprint
+        return token_status(
+            obj.refresh_token_fingerprint,
+            obj.refresh_token_expires_at,
+            "{}, lapses {:%Y-%m-%d} unless refreshed",
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -53,10 +53,10 @@ def _base_path() -> str:
     return urlsplit(connect_settings.BASE_URL).path.rstrip("/")
 
 
-def route_path(name: str) -> str | None:
+def route_path(name: str, **kwargs: str) -> str | None:
     """The ``route.path`` of a URL name relative to ``BASE_URL``; ``None`` when not routed."""
     try:
-        path = reverse(name)
+        path = reverse(name, kwargs=kwargs or None)
     except NoReverseMatch:
         return None
     base = _base_path()
@@ -71,15 +71,8 @@ REALM_MIGRATION_ROUTE = "atlassian_connect_forge:realm_migration"
 
 def realm_migration_path() -> str | None:
     """The ``migration:dataResidency`` hook path (the phases below it); ``None`` when not routed."""
-    try:
-        path = reverse(REALM_MIGRATION_ROUTE, kwargs={"phase": "schedule"})
-    except NoReverseMatch:
-        return None
-    path = path[: -len("/schedule")] if path.endswith("/schedule") else path
-    base = _base_path()
-    if base and path.startswith(base + "/"):
-        path = path[len(base) :]
-    return path
+    path = route_path(REALM_MIGRATION_ROUTE, phase="schedule")
+    return path.removesuffix("/schedule") if path is not None else None
 
 
 def routed() -> dict[str, str]:
